@@ -1,0 +1,113 @@
+// buildApp(services): the whole HTTP wiring in one readable place, in order: Fastify itself and its
+// validators, app-wide hooks (request ids, headers, errors, metrics, rate limit, auth), the OpenAPI
+// document, then each module's routes. Tests build exactly this app.
+
+import { randomUUID } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { registerAuth } from './http/auth.js';
+import { AppError, errorHandler } from './http/errors.js';
+import { registerRequestMetrics } from './http/metrics.js';
+import { registerNotFound } from './http/not-found.js';
+import { ProblemSchema } from './http/schemas.js';
+import { registerCompatRoutes } from './modules/compat/compat.routes.js';
+import { registerOpsRoutes } from './modules/ops/ops.routes.js';
+import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { registerUsersRoutes } from './modules/users/users.routes.js';
+import type { Services } from './services.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+const LOGIN_EVENT_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+function validators() {
+  // Bodies are taken as sent (no type coercion, unknown fields rejected, not stripped);
+  // query strings and path parameters arrive as text and are coerced to the schema's types.
+  const base = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false } as const;
+  const body = addFormats(new Ajv({ ...base, coerceTypes: false }));
+  const query = addFormats(new Ajv({ ...base, coerceTypes: true }));
+  for (const ajv of [body, query]) ajv.addSchema(ProblemSchema);
+  return { body, query };
+}
+
+export async function buildApp(services: Services, logger: Logger): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId(request) {
+      const sent = request.headers['x-request-id'];
+      return typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
+    },
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
+  app.setErrorHandler(errorHandler);
+  registerNotFound(app);
+  app.addSchema(ProblemSchema);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+    if (request.url.startsWith('/v1/') || request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+  });
+  app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  await app.register(formbody);
+  registerRequestMetrics(app, services.metrics);
+
+  if (config.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_request, context) =>
+        new AppError('too_many_requests', `More than ${context.max} requests a minute from this address; slow down.`, {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        }),
+    });
+  }
+  registerAuth(app, services.sessions);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'gatehouse', version: '1.0.0', description: 'User management and authentication over HTTP.' },
+      components: {
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  registerOpsRoutes(app, services.database.db, services.metrics);
+  registerUsersRoutes(app, services.users, config.openSignup);
+  registerSessionsRoutes(app, services.sessions, services.tokens);
+  registerCompatRoutes(app, services.users, services.sessions, config.openSignup);
+
+  const pruneTimer = setInterval(() => {
+    const before = new Date(Date.now() - config.loginEventRetentionDays * 86_400_000).toISOString();
+    services.loginsRepository
+      .deleteOlderThan(before)
+      .then((deleted) => deleted > 0 && app.log.info({ deleted }, 'pruned old login events'))
+      .catch((error) => app.log.warn({ err: error }, 'pruning login events failed'));
+  }, LOGIN_EVENT_PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
+  app.addHook('onClose', async () => clearInterval(pruneTimer));
+
+  return app;
+}

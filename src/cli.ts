@@ -1,0 +1,182 @@
+// The gatehouse command: serve | migrate | users … | keys rotate. Exit codes: 0 done, 1 failed,
+// 2 wrong usage. Errors are one readable line on standard error, never a stack.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.js';
+import { createDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { AppError } from './http/errors.js';
+import { createLogger } from './http/logger.js';
+import { serve } from './main.js';
+import { operatorCaller } from './modules/users/users.view.js';
+import { createServices, type Services } from './services.js';
+
+const USAGE = `gatehouse: user management and authentication over HTTP
+
+Usage:
+  gatehouse serve                       serve the API (configuration from the environment; see README)
+  gatehouse migrate                     apply database migrations and exit
+  gatehouse users create --username U --email E [--password P] [--admin] [--display-name N]
+  gatehouse users list [--limit N]      a table of users, oldest first
+  gatehouse users set-password USERNAME [--password P]
+  gatehouse users disable USERNAME
+  gatehouse keys rotate                 add a new token-signing key; the previous one still verifies
+  gatehouse help
+
+Without --password, the password is read from standard input (one line), so that it stays out of
+the shell history. Exit codes: 0 done, 1 failed, 2 wrong usage.
+`;
+
+class UsageError extends Error {}
+
+async function readPassword(given: string | undefined): Promise<string> {
+  if (given !== undefined) return given;
+  if (process.stdin.isTTY) process.stderr.write('password: ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new UsageError('no password given (use --password or standard input)');
+  return line;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const services = await createServices(config, createLogger({ logLevel: 'warn' }));
+  try {
+    return await work(services);
+  } finally {
+    await services.close();
+  }
+}
+
+async function usersCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      'display-name': { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      limit: { type: 'string', default: '100' },
+    },
+  });
+  switch (action) {
+    case 'create': {
+      if (!values.username || !values.email) throw new UsageError('users create needs --username and --email');
+      const password = await readPassword(values.password);
+      const user = await withServices((s) =>
+        s.users.create(
+          {
+            username: values.username as string,
+            email: values.email as string,
+            password,
+            display_name: values['display-name'] ?? null,
+            roles: values.admin ? ['admin', 'user'] : ['user'],
+          },
+          operatorCaller(),
+        ),
+      );
+      process.stdout.write(`created ${user.username} (${user.id}) roles=${user.roles.join(',')}\n`);
+      return;
+    }
+    case 'list': {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError('--limit must be 1 to 100');
+      const page = await withServices((s) => s.users.list({ limit, sort: 'created_at' }));
+      const rows = [['ID', 'USERNAME', 'EMAIL', 'ROLES', 'STATUS', 'LAST LOGIN']];
+      for (const user of page.items) {
+        rows.push([user.id, user.username, user.email, user.roles.join(','), user.status, user.last_login_at ?? 'never']);
+      }
+      process.stdout.write(`${table(rows)}\n`);
+      if (page.next_cursor) process.stdout.write(`(more users exist; use GET /v1/users to page through them)\n`);
+      return;
+    }
+    case 'set-password': {
+      const username = positionals[0] ?? values.username;
+      if (!username) throw new UsageError('users set-password needs a USERNAME');
+      const password = await readPassword(values.password);
+      const user = await withServices((s) => s.users.setPassword(username, password));
+      process.stdout.write(`password changed for ${user.username}; their sessions were ended\n`);
+      return;
+    }
+    case 'disable': {
+      const username = positionals[0] ?? values.username;
+      if (!username) throw new UsageError('users disable needs a USERNAME');
+      await withServices(async (s) => {
+        const user = await s.users.findByUsername(username);
+        if (!user) throw AppError.notFound(`The user ${username}`);
+        await s.users.update(user.id, { status: 'disabled' }, operatorCaller());
+      });
+      process.stdout.write(`disabled ${username}; their sessions were ended\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown users command: ${action ?? '(none)'}`);
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(loadConfig());
+      return;
+    case 'migrate': {
+      const config = loadConfig();
+      const database = createDatabase(config);
+      try {
+        const applied = await migrateToLatest(database.db);
+        process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');
+      } finally {
+        await database.destroy();
+      }
+      return;
+    }
+    case 'users':
+      await usersCommand(rest);
+      return;
+    case 'keys':
+      if (rest[0] !== 'rotate') throw new UsageError('the keys command is: gatehouse keys rotate');
+      process.stdout.write(`new signing key ${await withServices((s) => s.tokens.rotate())}\n`);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+run(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`gatehouse: ${error.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`gatehouse: ${error.message}\n`);
+    process.exitCode = 1;
+  } else if (error instanceof AppError) {
+    const fields = error.options.errors?.map((e) => `\n  ${e.field}: ${e.message}`).join('') ?? '';
+    process.stderr.write(`gatehouse: ${error.detail}${fields}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+});

@@ -1,0 +1,65 @@
+// Row types of every table, as Kysely sees them. Timestamps are written as RFC 3339 strings;
+// PostgreSQL (timestamptz) reads them back as Date, SQLite (text) as string: toIso() evens that out.
+export type Timestamp = string | Date;
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string;
+  display_name: string | null;
+  /** Comma-joined, sorted subset of ROLES, e.g. "admin,user". */
+  roles: string;
+  status: 'active' | 'disabled';
+  password_hash: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  last_login_at: Timestamp | null;
+  last_seen_at: Timestamp | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  session_id: string;
+  created_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+export interface LoginEventsTable {
+  id: string;
+  user_id: string | null;
+  at: Timestamp;
+  /** 1 or 0: an integer on both databases, so one code path reads it. */
+  success: number;
+  method: 'password' | 'basic';
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  algorithm: string;
+  public_jwk: string;
+  private_key_pem: string;
+  created_at: Timestamp;
+  retired_at: Timestamp | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  login_events: LoginEventsTable;
+  signing_keys: SigningKeysTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';

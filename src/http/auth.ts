@@ -1,0 +1,71 @@
+// Who is calling. Each route declares `config.auth`: 'none' (public), 'optional' (a caller is
+// resolved when credentials are sent), 'user' (any signed-in user) or 'admin'. Credentials come
+// only from the Authorization header (Basic or Bearer); never from the query string.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ClientContext, SessionsService } from '../modules/sessions/sessions.service.js';
+import { type Caller, isAdmin } from '../modules/users/users.view.js';
+import { AppError } from './errors.js';
+
+export type AuthRequirement = 'none' | 'optional' | 'user' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthRequirement;
+  }
+  interface FastifyRequest {
+    caller: Caller | null;
+  }
+}
+
+export type Credentials =
+  | { scheme: 'basic'; username: string; password: string }
+  | { scheme: 'bearer'; token: string }
+  | { scheme: 'invalid' };
+
+export function parseAuthorization(header: string | undefined): Credentials | null {
+  if (!header) return null;
+  const space = header.indexOf(' ');
+  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
+  const value = space === -1 ? '' : header.slice(space + 1).trim();
+  if (scheme === 'bearer' && value) return { scheme: 'bearer', token: value };
+  if (scheme === 'basic' && /^[A-Za-z0-9+/]+=*$/.test(value)) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0) return { scheme: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  return { scheme: 'invalid' };
+}
+
+export function clientContext(request: FastifyRequest): ClientContext {
+  const userAgent = request.headers['user-agent'];
+  return { ip: request.ip ?? null, userAgent: typeof userAgent === 'string' ? userAgent : null };
+}
+
+export function registerAuth(app: FastifyInstance, sessions: SessionsService): void {
+  app.decorateRequest('caller', null);
+  app.addHook('preHandler', async (request) => {
+    const requirement = request.routeOptions.config?.auth ?? 'none';
+    if (requirement === 'none') return;
+    const credentials = parseAuthorization(request.headers.authorization);
+    if (!credentials) {
+      if (requirement === 'optional') return;
+      throw AppError.unauthorized();
+    }
+    let caller: Caller | null = null;
+    if (credentials.scheme === 'basic') {
+      caller = await sessions.authenticateBasic(credentials.username, credentials.password, clientContext(request));
+    } else if (credentials.scheme === 'bearer') {
+      caller = await sessions.authenticateBearer(credentials.token);
+    }
+    // Credentials that were sent but are wrong are a 401 even where they are optional.
+    if (!caller) throw AppError.unauthorized();
+    if (requirement === 'admin' && !isAdmin(caller.user)) throw AppError.forbidden('Only an admin may do this.');
+    request.caller = caller;
+  });
+}
+
+/** The caller of a route whose auth is 'user' or 'admin' (the hook has already required one). */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw AppError.unauthorized();
+  return request.caller;
+}

@@ -1,0 +1,52 @@
+// serve: load everything, listen, and stop cleanly. On SIGTERM or SIGINT the server stops accepting
+// connections, lets in-flight requests finish, closes the database and exits; if that takes longer
+// than GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS it exits anyway, with status 1.
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { ensureFirstAdmin } from './bootstrap.js';
+import type { Config } from './config.js';
+import { createLogger } from './http/logger.js';
+import { createServices } from './services.js';
+
+export async function serve(config: Readonly<Config>): Promise<FastifyInstance> {
+  const logger = createLogger(config);
+  const services = await createServices(config, logger);
+  const admin = await ensureFirstAdmin(services);
+  if (admin?.generatedPassword) {
+    process.stdout.write(
+      `\n  gatehouse created the first admin account.\n    username: ${admin.username}\n    password: ${admin.generatedPassword}\n  It is shown only this once: store it now, and change it with PUT /v1/users/me/password.\n\n`,
+    );
+  } else if (admin) {
+    logger.info({ username: admin.username }, 'created the first admin from GATEHOUSE_ADMIN_USERNAME/GATEHOUSE_ADMIN_PASSWORD');
+  }
+  const app = await buildApp(services, logger);
+  app.addHook('onClose', async () => services.close());
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutSeconds * 1000);
+    deadline.unref();
+    app.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  await app.listen({ host: config.host, port: config.port });
+  logger.info({ database: services.database.description }, 'gatehouse is serving');
+  return app;
+}

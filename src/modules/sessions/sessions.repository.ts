@@ -1,0 +1,79 @@
+// Kysely queries on sessions and refresh_tokens. Refresh tokens are stored as SHA-256 hashes only.
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, SessionsTable } from '../../db/schema.js';
+import type { Executor, UserRow } from '../users/users.repository.js';
+
+export type SessionRow = Selectable<SessionsTable>;
+
+export function createSessionsRepository(db: Kysely<Database>) {
+  return {
+    async insert(session: SessionRow, refreshTokenHash: string, trx: Executor = db): Promise<void> {
+      await trx.insertInto('sessions').values(session).execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ token_hash: refreshTokenHash, session_id: session.id, created_at: session.created_at, used_at: null })
+        .execute();
+    },
+
+    /** The session and its user in one query: the check every Bearer request makes. */
+    async findLiveWithUser(sessionId: string, now: string): Promise<UserRow | undefined> {
+      return db
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .selectAll('users')
+        .where('sessions.id', '=', sessionId)
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .where('users.status', '=', 'active')
+        .executeTakeFirst();
+    },
+
+    async findRefreshToken(tokenHash: string, trx: Executor = db) {
+      return trx
+        .selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select([
+          'refresh_tokens.token_hash',
+          'refresh_tokens.used_at',
+          'sessions.id as session_id',
+          'sessions.user_id',
+          'sessions.revoked_at',
+          'sessions.expires_at',
+        ])
+        .where('refresh_tokens.token_hash', '=', tokenHash)
+        .executeTakeFirst();
+    },
+
+    /** Marks a refresh token used; false when another request used it first. */
+    async markRefreshTokenUsed(tokenHash: string, at: string, trx: Executor = db): Promise<boolean> {
+      const result = await trx
+        .updateTable('refresh_tokens')
+        .set({ used_at: at })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    async insertRefreshToken(sessionId: string, tokenHash: string, at: string, trx: Executor = db): Promise<void> {
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ token_hash: tokenHash, session_id: sessionId, created_at: at, used_at: null })
+        .execute();
+    },
+
+    async revoke(sessionId: string, at: string, trx: Executor = db): Promise<void> {
+      await trx.updateTable('sessions').set({ revoked_at: at }).where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
+    },
+
+    /** Revokes every live session of a user, except one (the caller's own) when given. */
+    async revokeAllForUser(userId: string, at: string, exceptSessionId: string | null, trx: Executor = db): Promise<number> {
+      let update = trx.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+      if (exceptSessionId) update = update.where('id', '!=', exceptSessionId);
+      const result = await update.executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+  };
+}
+
+export type SessionsRepository = ReturnType<typeof createSessionsRepository>;

@@ -1,0 +1,123 @@
+// HTTP for sign-in (/v1/sessions), token refresh, logout and the JWKS document.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { callerOf, clientContext, parseAuthorization } from '../../http/auth.js';
+import { AppError } from '../../http/errors.js';
+import { errorResponses } from '../../http/schemas.js';
+import type { LoginMethod, SessionsService } from './sessions.service.js';
+import type { TokenIssuer } from './tokens.js';
+
+const SignInBody = Type.Object(
+  {
+    username: Type.String({ maxLength: 256, examples: ['alice'] }),
+    password: Type.String({ maxLength: 1024, examples: ['correct horse battery staple'] }),
+  },
+  { additionalProperties: false },
+);
+
+const TokenPairSchema = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
+  refresh_token: Type.String(),
+  user: Type.Ref('User'),
+});
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    signInMethod?: LoginMethod;
+  }
+}
+
+export function registerSessionsRoutes(app: FastifyInstance, sessions: SessionsService, tokens: TokenIssuer): void {
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  typed.post(
+    '/v1/sessions',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'Sign in with a JSON body, or with a Basic header and no body',
+        security: [{}, { basic: [] }],
+        body: SignInBody,
+        response: { 201: TokenPairSchema, ...errorResponses('invalid_request', 'unauthorized') },
+      },
+      // A Basic header with no body is a sign-in too: give the validator the same shape.
+      preValidation: async (request) => {
+        request.signInMethod = 'password';
+        if (request.body !== undefined && request.body !== null) return;
+        const credentials = parseAuthorization(request.headers.authorization);
+        if (credentials?.scheme === 'basic') {
+          request.body = { username: credentials.username, password: credentials.password };
+          request.signInMethod = 'basic';
+        } else if (credentials) {
+          throw AppError.unauthorized();
+        }
+      },
+    },
+    async (request, reply) => {
+      const pair = await sessions.signIn(
+        request.body.username,
+        request.body.password,
+        request.signInMethod ?? 'password',
+        clientContext(request),
+      );
+      return reply.code(201).send(pair);
+    },
+  );
+
+  typed.post(
+    '/v1/sessions/refresh',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'Exchange a refresh token for a new pair (the old refresh token stops working)',
+        body: Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }),
+        response: { 200: TokenPairSchema, ...errorResponses('invalid_request', 'unauthorized') },
+      },
+    },
+    async (request) => sessions.refresh(request.body.refresh_token),
+  );
+
+  typed.delete(
+    '/v1/sessions/current',
+    {
+      config: { auth: 'user' },
+      schema: {
+        tags: ['sessions'],
+        summary: "Sign out: end the Bearer token's session on every instance",
+        security: [{ bearer: [] }],
+        response: { 204: Type.Null(), ...errorResponses('invalid_request', 'unauthorized') },
+      },
+    },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      if (!caller.sessionId) {
+        throw AppError.invalid([{ field: 'authorization', message: 'Basic authentication has no session; send the Bearer token' }]);
+      }
+      await sessions.revoke(caller.sessionId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  typed.get(
+    '/.well-known/jwks.json',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'Public keys that verify access tokens (RFC 7517)',
+        response: {
+          200: Type.Object({ keys: Type.Array(Type.Object({ kid: Type.String(), kty: Type.String() }, { additionalProperties: true })) }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return tokens.jwks();
+    },
+  );
+}

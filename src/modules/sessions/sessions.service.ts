@@ -1,0 +1,207 @@
+// Sign-in and proof of identity: password sign-in (JSON or Basic), refresh-token rotation with
+// reuse detection (RFC 9700 §4.14.2), logout, and the per-request checks for Basic and Bearer
+// callers. Every sign-in failure is the same 401 and does the same argon2id work.
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/schema.js';
+import { AppError } from '../../http/errors.js';
+import { randomToken, uuidv7 } from '../../lib/ids.js';
+import { addSeconds, nowIso } from '../../lib/time.js';
+import type { LoginsRepository } from '../logins/logins.repository.js';
+import type { UserRow, UsersRepository } from '../users/users.repository.js';
+import { normalizeUsername } from '../users/users.service.js';
+import { type Caller, toUserView, type UserView } from '../users/users.view.js';
+import type { PasswordHasher } from './passwords.js';
+import type { SessionsRepository } from './sessions.repository.js';
+import type { TokenIssuer } from './tokens.js';
+
+export type LoginMethod = 'password' | 'basic';
+
+export interface ClientContext {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface TokenPair {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  user: UserView;
+}
+
+export interface SessionsServiceDeps {
+  db: Kysely<Database>;
+  config: Pick<Config, 'accessTokenTtlSeconds' | 'sessionTtlSeconds' | 'lastSeenIntervalSeconds'>;
+  users: UsersRepository;
+  sessions: SessionsRepository;
+  logins: LoginsRepository;
+  hasher: PasswordHasher;
+  tokens: TokenIssuer;
+  /** Reports a failure of background work (last_seen_at writes) that no request waits for. */
+  onBackgroundError: (error: unknown) => void;
+}
+
+const USER_AGENT_MAX = 512;
+
+function hashRefreshToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export function createSessionsService(deps: SessionsServiceDeps) {
+  const { db, config, users, sessions, logins, hasher, tokens } = deps;
+  // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
+  const lastSeenWrites = new Map<string, number>();
+
+  function loginEvent(userId: string | null, success: boolean, method: LoginMethod, context: ClientContext, at: string) {
+    return {
+      id: uuidv7(),
+      user_id: userId,
+      at,
+      success: success ? 1 : 0,
+      method,
+      ip: context.ip,
+      user_agent: context.userAgent ? context.userAgent.slice(0, USER_AGENT_MAX) : null,
+    };
+  }
+
+  /**
+   * Checks a username and password. Unknown user, wrong password and disabled user all return
+   * null after the same argon2id work. A failure against a known user is recorded as a login
+   * event on every path (an ordinary Basic request too); successes only where it is a sign-in.
+   */
+  async function verifyCredentials(
+    rawUsername: string,
+    password: string,
+    method: LoginMethod,
+    context: ClientContext,
+  ): Promise<UserRow | null> {
+    const user = await users.findByUsername(normalizeUsername(rawUsername));
+    if (!user) {
+      await hasher.verifyDummy(password);
+      return null;
+    }
+    const { ok, needsRehash } = await hasher.verify(user.password_hash, password);
+    if (!ok || user.status !== 'active') {
+      await logins.insert(loginEvent(user.id, false, method, context, nowIso()));
+      return null;
+    }
+    if (needsRehash) {
+      const rehashed = await hasher.hash(password);
+      await users.update(user.id, { password_hash: rehashed });
+      user.password_hash = rehashed;
+    }
+    return user;
+  }
+
+  async function issuePair(user: UserRow, sessionId: string, refreshToken: string): Promise<TokenPair> {
+    return {
+      access_token: await tokens.signAccessToken({ userId: user.id, sessionId }),
+      token_type: 'Bearer',
+      expires_in: config.accessTokenTtlSeconds,
+      refresh_token: refreshToken,
+      user: toUserView(user),
+    };
+  }
+
+  function touchLastSeen(user: UserRow): void {
+    const now = Date.now();
+    const last = lastSeenWrites.get(user.id) ?? 0;
+    if (now - last < config.lastSeenIntervalSeconds * 1000) return;
+    lastSeenWrites.set(user.id, now);
+    if (lastSeenWrites.size > 100_000) lastSeenWrites.clear();
+    users.touchLastSeen(user.id, new Date(now).toISOString(), config.lastSeenIntervalSeconds).catch(deps.onBackgroundError);
+  }
+
+  return {
+    /** POST /v1/sessions: a new session with an access and a refresh token. */
+    async signIn(username: string, password: string, method: LoginMethod, context: ClientContext): Promise<TokenPair> {
+      const user = await verifyCredentials(username, password, method, context);
+      if (!user) throw AppError.unauthorized();
+      const now = nowIso();
+      const sessionId = uuidv7();
+      const refreshToken = randomToken(32);
+      await db.transaction().execute(async (trx) => {
+        await sessions.insert(
+          {
+            id: sessionId,
+            user_id: user.id,
+            created_at: now,
+            expires_at: addSeconds(now, config.sessionTtlSeconds),
+            revoked_at: null,
+            ip: context.ip,
+            user_agent: context.userAgent ? context.userAgent.slice(0, USER_AGENT_MAX) : null,
+          },
+          hashRefreshToken(refreshToken),
+          trx,
+        );
+        await users.recordLogin(user.id, now, trx);
+        await logins.insert(loginEvent(user.id, true, method, context, now), trx);
+      });
+      const fresh = (await users.findById(user.id)) ?? user;
+      return issuePair(fresh, sessionId, refreshToken);
+    },
+
+    /** GET /api/login: a Basic sign-in that records the login but opens no session. */
+    async basicLogin(username: string, password: string, context: ClientContext): Promise<UserRow> {
+      const user = await verifyCredentials(username, password, 'basic', context);
+      if (!user) throw AppError.unauthorized();
+      const now = nowIso();
+      await db.transaction().execute(async (trx) => {
+        await users.recordLogin(user.id, now, trx);
+        await logins.insert(loginEvent(user.id, true, 'basic', context, now), trx);
+      });
+      return (await users.findById(user.id)) ?? user;
+    },
+
+    /** POST /v1/sessions/refresh: rotates the refresh token; a reused one ends the session. */
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const tokenHash = hashRefreshToken(refreshToken);
+      const now = nowIso();
+      const outcome = await db.transaction().execute(async (trx) => {
+        const found = await sessions.findRefreshToken(tokenHash, trx);
+        if (!found || found.revoked_at !== null || new Date(found.expires_at).getTime() <= Date.now()) return null;
+        if (found.used_at !== null || !(await sessions.markRefreshTokenUsed(tokenHash, now, trx))) {
+          return { reused: true as const, sessionId: found.session_id };
+        }
+        const user = await users.findById(found.user_id, trx);
+        if (user?.status !== 'active') return null;
+        const next = randomToken(32);
+        await sessions.insertRefreshToken(found.session_id, hashRefreshToken(next), now, trx);
+        return { reused: false as const, sessionId: found.session_id, user, next };
+      });
+      if (!outcome) throw AppError.unauthorized();
+      if (outcome.reused) {
+        // Someone holds a token that was already rotated: end the session for everybody.
+        await sessions.revoke(outcome.sessionId, now);
+        throw AppError.unauthorized();
+      }
+      return issuePair(outcome.user, outcome.sessionId, outcome.next);
+    },
+
+    async revoke(sessionId: string): Promise<void> {
+      await sessions.revoke(sessionId, nowIso());
+    },
+
+    /** An ordinary Basic-authenticated request: not a sign-in, so only last_seen_at moves. */
+    async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
+      const user = await verifyCredentials(username, password, 'basic', context);
+      if (!user) return null;
+      touchLastSeen(user);
+      return { user, method: 'basic', sessionId: null };
+    },
+
+    /** A Bearer request: a valid token whose session is still live, checked on every request. */
+    async authenticateBearer(accessToken: string): Promise<Caller | null> {
+      const claims = await tokens.verifyAccessToken(accessToken);
+      if (!claims) return null;
+      const user = await sessions.findLiveWithUser(claims.sessionId, nowIso());
+      if (!user || user.id !== claims.userId) return null;
+      touchLastSeen(user);
+      return { user, method: 'bearer', sessionId: claims.sessionId };
+    },
+  };
+}
+
+export type SessionsService = ReturnType<typeof createSessionsService>;

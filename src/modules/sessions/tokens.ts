@@ -1,0 +1,170 @@
+// Access tokens: short-lived JWTs signed with Ed25519 (EdDSA, RFC 8037) through jose. The signing
+// keys live in the database so every instance signs and verifies with the same set; the newest
+// unretired key signs, every unretired key verifies and is published in the JWKS. The private half
+// never leaves this module. An unknown `kid` makes the instance reload keys (a rotation elsewhere).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/schema.js';
+import { nowIso } from '../../lib/time.js';
+
+const ALGORITHM = 'EdDSA';
+const RELOAD_INTERVAL_MS = 60_000;
+const UNKNOWN_KID_RELOAD_MIN_MS = 2_000;
+
+interface LoadedKey {
+  kid: string;
+  publicJwk: JWK;
+  publicKey: KeyObject;
+  privateKey: KeyObject;
+  createdAt: string;
+}
+
+export interface AccessTokenClaims {
+  userId: string;
+  sessionId: string;
+}
+
+export interface TokenIssuer {
+  /** Loads the keys, creating the first one when the database has none. */
+  init(): Promise<void>;
+  signAccessToken(claims: AccessTokenClaims): Promise<string>;
+  /** The claims of a valid, unexpired token from this issuer; null for anything else. */
+  verifyAccessToken(token: string): Promise<AccessTokenClaims | null>;
+  jwks(): Promise<{ keys: (JWK & { kid: string; kty: string })[] }>;
+  /** Adds a new signing key and retires all but the new and the previous one. */
+  rotate(): Promise<string>;
+}
+
+async function newKeyRow() {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const jwk = publicKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(jwk);
+  return {
+    kid,
+    algorithm: ALGORITHM,
+    public_jwk: JSON.stringify({ ...jwk, kid, alg: ALGORITHM, use: 'sig' }),
+    private_key_pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    created_at: nowIso(),
+    retired_at: null,
+  };
+}
+
+export function createTokenIssuer(
+  db: Kysely<Database>,
+  config: Pick<Config, 'issuer' | 'audience' | 'accessTokenTtlSeconds'>,
+): TokenIssuer {
+  let keys: LoadedKey[] = [];
+  let loadedAt = 0;
+  let loading: Promise<void> | null = null;
+
+  async function load(): Promise<void> {
+    const rows = await db.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).orderBy('created_at', 'desc').execute();
+    keys = rows.map((row) => {
+      const publicJwk = JSON.parse(row.public_jwk) as JWK;
+      return {
+        kid: row.kid,
+        publicJwk,
+        publicKey: createPublicKey({ key: publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }),
+        privateKey: createPrivateKey(row.private_key_pem),
+        createdAt: String(row.created_at),
+      };
+    });
+    loadedAt = Date.now();
+  }
+
+  function reload(): Promise<void> {
+    loading ??= load().finally(() => {
+      loading = null;
+    });
+    return loading;
+  }
+
+  async function current(): Promise<LoadedKey> {
+    if (Date.now() - loadedAt > RELOAD_INTERVAL_MS) await reload();
+    const key = keys[0];
+    if (!key) throw new Error('no signing key is loaded');
+    return key;
+  }
+
+  return {
+    async init() {
+      await load();
+      if (keys.length === 0) {
+        // Two instances starting at once may both add a key; both stay valid, the newest signs.
+        await db
+          .insertInto('signing_keys')
+          .values(await newKeyRow())
+          .execute();
+        await load();
+      }
+    },
+
+    async signAccessToken({ userId, sessionId }) {
+      const key = await current();
+      return new SignJWT({ sid: sessionId })
+        .setProtectedHeader({ alg: ALGORITHM, kid: key.kid, typ: 'at+jwt' })
+        .setSubject(userId)
+        .setIssuer(config.issuer)
+        .setAudience(config.audience)
+        .setIssuedAt()
+        .setExpirationTime(`${config.accessTokenTtlSeconds}s`)
+        .sign(key.privateKey);
+    },
+
+    async verifyAccessToken(token) {
+      try {
+        const { payload } = await jwtVerify(
+          token,
+          async (header) => {
+            let key = keys.find((k) => k.kid === header.kid);
+            if (!key && Date.now() - loadedAt > UNKNOWN_KID_RELOAD_MIN_MS) {
+              await reload();
+              key = keys.find((k) => k.kid === header.kid);
+            }
+            if (!key) throw new joseErrors.JWKSNoMatchingKey();
+            return key.publicKey;
+          },
+          { issuer: config.issuer, audience: config.audience, algorithms: [ALGORITHM], typ: 'at+jwt' },
+        );
+        if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
+        return { userId: payload.sub, sessionId: payload.sid };
+      } catch (error) {
+        if (error instanceof joseErrors.JOSEError) return null;
+        throw error;
+      }
+    },
+
+    async jwks() {
+      if (Date.now() - loadedAt > RELOAD_INTERVAL_MS) await reload();
+      return { keys: keys.map((key) => ({ ...key.publicJwk, kid: key.kid, kty: key.publicJwk.kty ?? 'OKP' })) };
+    },
+
+    async rotate() {
+      const row = await newKeyRow();
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('signing_keys').values(row).execute();
+        const keep = await trx
+          .selectFrom('signing_keys')
+          .select('kid')
+          .where('retired_at', 'is', null)
+          .orderBy('created_at', 'desc')
+          .limit(2)
+          .execute();
+        await trx
+          .updateTable('signing_keys')
+          .set({ retired_at: nowIso() })
+          .where('retired_at', 'is', null)
+          .where(
+            'kid',
+            'not in',
+            keep.map((k) => k.kid),
+          )
+          .execute();
+      });
+      await reload();
+      return row.kid;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// TypeBox schemas of the users routes: validation, serialization and the OpenAPI document at once.
+import { Type } from 'typebox';
+
+const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-28T04:10:00.123Z'] });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
+export const StatusSchema = Type.Union([Type.Literal('active'), Type.Literal('disabled')]);
+const Roles = Type.Array(RoleSchema, { minItems: 1, maxItems: 2, uniqueItems: true });
+
+export const UserSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10'] }),
+    username: Type.String({ examples: ['alice'] }),
+    email: Type.String({ examples: ['alice@example.com'] }),
+    display_name: Type.Union([Type.String(), Type.Null()]),
+    roles: Type.Array(RoleSchema),
+    status: StatusSchema,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_login_at: NullableTimestamp,
+    last_seen_at: NullableTimestamp,
+  },
+  { $id: 'User', additionalProperties: false },
+);
+
+// Bounds here only stop absurd input early; the rules (and their messages) live in the service.
+export const CreateUserBody = Type.Object(
+  {
+    username: Type.String({ maxLength: 256, examples: ['alice'] }),
+    email: Type.String({ maxLength: 512, examples: ['alice@example.com'] }),
+    password: Type.String({ maxLength: 1024, examples: ['correct horse battery staple'] }),
+    display_name: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+    roles: Type.Optional(Roles),
+  },
+  { additionalProperties: false },
+);
+
+export const UpdateUserBody = Type.Object(
+  {
+    email: Type.Optional(Type.String({ maxLength: 512 })),
+    display_name: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+    roles: Type.Optional(Roles),
+    status: Type.Optional(StatusSchema),
+  },
+  { additionalProperties: false, examples: [{ display_name: 'Alice Liddell' }] },
+);
+
+export const ChangePasswordBody = Type.Object(
+  {
+    current_password: Type.String({ maxLength: 1024 }),
+    new_password: Type.String({ maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ListUsersQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    status: Type.Optional(StatusSchema),
+    role: Type.Optional(RoleSchema),
+    last_login_before: Type.Optional(Type.String({ format: 'date-time' })),
+    last_login_after: Type.Optional(Type.String({ format: 'date-time' })),
+    never_logged_in: Type.Optional(Type.Boolean()),
+    sort: Type.Union(
+      ['created_at', '-created_at', 'username', '-username', 'last_login_at', '-last_login_at'].map((value) => Type.Literal(value)),
+      { default: 'created_at' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const UserPage = Type.Object({
+  items: Type.Array(Type.Ref('User')),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const LoginHistoryQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LoginHistoryPage = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      at: Timestamp,
+      success: Type.Boolean(),
+      method: Type.Union([Type.Literal('password'), Type.Literal('basic')]),
+      ip: Type.Union([Type.String(), Type.Null()]),
+      user_agent: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});

@@ -1,0 +1,302 @@
+// The rules about users: who may create, read, change and delete whom, input normalisation, the
+// password policy, and "at least one active admin remains". Owns the transactions.
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config.js';
+import { uniqueViolationColumn } from '../../db/errors.js';
+import type { Database, Dialect } from '../../db/schema.js';
+import { AppError, type FieldError } from '../../http/errors.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { uuidv7 } from '../../lib/ids.js';
+import { nowIso, toIso } from '../../lib/time.js';
+import type { LoginsRepository } from '../logins/logins.repository.js';
+import type { PasswordHasher } from '../sessions/passwords.js';
+import type { SessionsRepository } from '../sessions/sessions.repository.js';
+import { assertPasswordPolicy } from './password-policy.js';
+import { encodeRoles, type Role, type UserListQuery, type UserRow, type UserSort, type UsersRepository } from './users.repository.js';
+import { type Caller, isAdmin, toUserView, type UserView } from './users.view.js';
+
+const USERNAME = /^[a-z0-9._-]{3,32}$/;
+// Pragmatic address check (one @, no spaces, a dot in the domain); delivery is the real test.
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+const EMAIL_MAX = 254;
+const DISPLAY_NAME_MAX = 100;
+
+export interface CreateUserInput {
+  username: string;
+  email: string;
+  password: string;
+  display_name?: string | null;
+  roles?: Role[];
+}
+
+export interface UpdateUserInput {
+  email?: string;
+  display_name?: string | null;
+  roles?: Role[];
+  status?: 'active' | 'disabled';
+}
+
+export interface ListUsersInput {
+  limit: number;
+  cursor?: string;
+  q?: string;
+  status?: 'active' | 'disabled';
+  role?: Role;
+  last_login_before?: string;
+  last_login_after?: string;
+  never_logged_in?: boolean;
+  sort: UserSort;
+}
+
+export interface UsersServiceDeps {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  config: Pick<Config, 'openSignup'>;
+  users: UsersRepository;
+  sessions: SessionsRepository;
+  logins: LoginsRepository;
+  hasher: PasswordHasher;
+}
+
+export function normalizeUsername(raw: string): string {
+  return raw.toLowerCase();
+}
+
+function validateUsername(raw: string, errors: FieldError[]): string {
+  const username = normalizeUsername(raw);
+  if (!USERNAME.test(username)) errors.push({ field: 'username', message: 'must be 3-32 characters of a-z, 0-9, ".", "_" or "-"' });
+  return username;
+}
+
+function validateEmail(raw: string, errors: FieldError[]): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length > EMAIL_MAX || !EMAIL.test(email)) errors.push({ field: 'email', message: 'must be a valid email address' });
+  return email;
+}
+
+function validateDisplayName(raw: string | null | undefined, errors: FieldError[]): string | null {
+  if (raw === undefined || raw === null) return null;
+  const name = raw.trim();
+  if ([...name].length > DISPLAY_NAME_MAX)
+    errors.push({ field: 'display_name', message: `must be at most ${DISPLAY_NAME_MAX} characters` });
+  return name === '' ? null : name;
+}
+
+function conflict(error: unknown): AppError | null {
+  const column = uniqueViolationColumn(error);
+  if (column === 'username') return new AppError('username_taken', 'Another account has this username.', { cause: error });
+  if (column === 'email') return new AppError('email_taken', 'Another account has this email address.', { cause: error });
+  return null;
+}
+
+function parseTime(field: string, value: string | undefined, errors: FieldError[]): string | undefined {
+  if (value === undefined) return undefined;
+  const millis = Date.parse(value);
+  if (Number.isNaN(millis)) {
+    errors.push({ field, message: 'must be an RFC 3339 date-time' });
+    return undefined;
+  }
+  return new Date(millis).toISOString();
+}
+
+export function createUsersService(deps: UsersServiceDeps) {
+  const { db, users, sessions, logins, hasher } = deps;
+
+  /** The target user when the caller may see it; 404 otherwise, so a non-admin learns nothing. */
+  async function visibleUser(id: string, caller: Caller): Promise<UserRow> {
+    if (!isAdmin(caller.user) && caller.user.id !== id) throw AppError.notFound('The user');
+    const user = await users.findById(id);
+    if (!user) throw AppError.notFound('The user');
+    return user;
+  }
+
+  return {
+    /** Creates a user. `caller` null is an anonymous sign-up (the route checks it is enabled). */
+    async create(input: CreateUserInput, caller: Caller | null): Promise<UserView> {
+      const admin = caller !== null && isAdmin(caller.user);
+      const errors: FieldError[] = [];
+      if (input.roles !== undefined && !admin) errors.push({ field: 'roles', message: 'may only be set by an admin' });
+      const username = validateUsername(input.username, errors);
+      const email = validateEmail(input.email, errors);
+      const displayName = validateDisplayName(input.display_name, errors);
+      if (errors.length > 0) throw AppError.invalid(errors);
+      assertPasswordPolicy(input.password, username);
+
+      const now = nowIso();
+      const row: UserRow = {
+        id: uuidv7(),
+        username,
+        email,
+        display_name: displayName,
+        roles: encodeRoles(input.roles && input.roles.length > 0 ? input.roles : ['user']),
+        status: 'active',
+        password_hash: await hasher.hash(input.password),
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+        last_seen_at: null,
+      };
+      try {
+        await users.insert(row);
+      } catch (error) {
+        throw conflict(error) ?? error;
+      }
+      return toUserView(row);
+    },
+
+    async list(input: ListUsersInput): Promise<{ items: UserView[]; next_cursor: string | null }> {
+      const errors: FieldError[] = [];
+      const filterKey = JSON.stringify([
+        input.q,
+        input.status,
+        input.role,
+        input.last_login_before,
+        input.last_login_after,
+        input.never_logged_in,
+      ]);
+      const sortKey = `${input.sort}|${filterKey}`;
+      const query: UserListQuery = {
+        limit: input.limit,
+        sort: input.sort,
+        after: null,
+        prefix: input.q ? input.q.toLowerCase() : undefined,
+        status: input.status,
+        role: input.role,
+        lastLoginBefore: parseTime('last_login_before', input.last_login_before, errors),
+        lastLoginAfter: parseTime('last_login_after', input.last_login_after, errors),
+        neverLoggedIn: input.never_logged_in === true,
+      };
+      if (errors.length > 0) throw AppError.invalid(errors);
+      if (input.cursor) query.after = decodeCursor(input.cursor, sortKey);
+      const rows = await users.list(query);
+      const page = rows.slice(0, input.limit);
+      const last = page[page.length - 1];
+      const column = input.sort.replace('-', '') as 'created_at' | 'username' | 'last_login_at';
+      const nextCursor =
+        rows.length > input.limit && last
+          ? encodeCursor({ value: column === 'username' ? last.username : toIso(last[column]), id: last.id }, sortKey)
+          : null;
+      return { items: page.map(toUserView), next_cursor: nextCursor };
+    },
+
+    async listAll(): Promise<UserRow[]> {
+      return users.findAll();
+    },
+
+    async get(id: string, caller: Caller): Promise<UserView> {
+      return toUserView(await visibleUser(id, caller));
+    },
+
+    async update(id: string, input: UpdateUserInput, caller: Caller): Promise<UserView> {
+      const target = await visibleUser(id, caller);
+      const admin = isAdmin(caller.user);
+      const errors: FieldError[] = [];
+      if (!admin) {
+        for (const field of ['roles', 'status'] as const) {
+          if (input[field] !== undefined) errors.push({ field, message: 'may only be changed by an admin' });
+        }
+      }
+      const email = input.email === undefined ? undefined : validateEmail(input.email, errors);
+      const displayName = input.display_name === undefined ? undefined : validateDisplayName(input.display_name, errors);
+      if (errors.length > 0) throw AppError.invalid(errors);
+
+      const roles = input.roles === undefined ? undefined : encodeRoles(input.roles);
+      const now = nowIso();
+      try {
+        const updated = await db.transaction().execute(async (trx) => {
+          const current = await users.findById(target.id, trx);
+          if (!current) throw AppError.notFound('The user');
+          const staysAdmin = (roles ?? current.roles).split(',').includes('admin') && (input.status ?? current.status) === 'active';
+          if (isAdmin(current) && current.status === 'active' && !staysAdmin) {
+            const activeAdmins = await users.lockActiveAdmins(trx, deps.dialect === 'postgres');
+            if (activeAdmins.filter((adminId) => adminId !== current.id).length === 0) {
+              throw new AppError('last_admin', 'This is the last active admin; make another admin first.');
+            }
+          }
+          const changes: Partial<UserRow> = { updated_at: now };
+          if (email !== undefined) changes.email = email;
+          if (displayName !== undefined) changes.display_name = displayName;
+          if (roles !== undefined) changes.roles = roles;
+          if (input.status !== undefined) changes.status = input.status;
+          const row = await users.update(current.id, changes, trx);
+          if (input.status === 'disabled' && current.status !== 'disabled') {
+            await sessions.revokeAllForUser(current.id, now, null, trx);
+          }
+          return row;
+        });
+        if (!updated) throw AppError.notFound('The user');
+        return toUserView(updated);
+      } catch (error) {
+        throw conflict(error) ?? error;
+      }
+    },
+
+    async remove(id: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const current = await users.findById(id, trx);
+        if (!current) throw AppError.notFound('The user');
+        if (isAdmin(current) && current.status === 'active') {
+          const activeAdmins = await users.lockActiveAdmins(trx, deps.dialect === 'postgres');
+          if (activeAdmins.filter((adminId) => adminId !== id).length === 0) {
+            throw new AppError('last_admin', 'This is the last active admin; make another admin first.');
+          }
+        }
+        // Sessions, refresh tokens and login events go with the user (ON DELETE CASCADE).
+        await users.delete(id, trx);
+      });
+    },
+
+    async changeOwnPassword(caller: Caller, currentPassword: string, newPassword: string): Promise<void> {
+      const { ok } = await hasher.verify(caller.user.password_hash, currentPassword);
+      if (!ok) throw AppError.invalid([{ field: 'current_password', message: 'is not the current password' }]);
+      assertPasswordPolicy(newPassword, caller.user.username, 'new_password');
+      const hash = await hasher.hash(newPassword);
+      const now = nowIso();
+      await db.transaction().execute(async (trx) => {
+        await users.update(caller.user.id, { password_hash: hash, updated_at: now }, trx);
+        // Bearer: the caller's own session stays; Basic has no session, so every session ends.
+        await sessions.revokeAllForUser(caller.user.id, now, caller.sessionId, trx);
+      });
+    },
+
+    /** Sets a password without knowing the old one (operator CLI); ends every session. */
+    async setPassword(username: string, newPassword: string): Promise<UserView> {
+      const user = await users.findByUsername(normalizeUsername(username));
+      if (!user) throw AppError.notFound('The user');
+      assertPasswordPolicy(newPassword, user.username);
+      const hash = await hasher.hash(newPassword);
+      const now = nowIso();
+      const updated = await db.transaction().execute(async (trx) => {
+        const row = await users.update(user.id, { password_hash: hash, updated_at: now }, trx);
+        await sessions.revokeAllForUser(user.id, now, null, trx);
+        return row;
+      });
+      if (!updated) throw AppError.notFound('The user');
+      return toUserView(updated);
+    },
+
+    async findByUsername(username: string): Promise<UserRow | undefined> {
+      return users.findByUsername(normalizeUsername(username));
+    },
+
+    async loginHistory(id: string, caller: Caller, limit: number, cursor?: string) {
+      const user = await visibleUser(id, caller);
+      const before = cursor ? decodeCursor(cursor, 'logins').id : null;
+      const rows = await logins.listForUser(user.id, limit, before);
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((row) => ({
+          at: toIso(row.at),
+          success: row.success === 1,
+          method: row.method,
+          ip: row.ip,
+          user_agent: row.user_agent,
+        })),
+        next_cursor: rows.length > limit && last ? encodeCursor({ value: null, id: last.id }, 'logins') : null,
+      };
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;

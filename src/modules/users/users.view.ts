@@ -1,0 +1,64 @@
+// The public shape of a user (the contract's user representation): never a password or hash.
+import { toIso } from '../../lib/time.js';
+import { decodeRoles, type Role, type UserRow } from './users.repository.js';
+
+export interface UserView {
+  id: string;
+  username: string;
+  email: string;
+  display_name: string | null;
+  roles: Role[];
+  status: 'active' | 'disabled';
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+  last_seen_at: string | null;
+}
+
+export function toUserView(row: UserRow): UserView {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    display_name: row.display_name,
+    roles: decodeRoles(row.roles),
+    status: row.status,
+    created_at: toIso(row.created_at),
+    updated_at: toIso(row.updated_at),
+    last_login_at: toIso(row.last_login_at),
+    last_seen_at: toIso(row.last_seen_at),
+  };
+}
+
+export function isAdmin(row: UserRow): boolean {
+  return decodeRoles(row.roles).includes('admin');
+}
+
+/** Who is calling: the signed-in user and how they proved it. */
+export interface Caller {
+  user: UserRow;
+  method: 'basic' | 'bearer';
+  /** The Bearer session, or null for Basic (which has no session). */
+  sessionId: string | null;
+}
+
+/** The operator at the command line: acts as an admin that is no account. */
+export function operatorCaller(): Caller {
+  return {
+    user: {
+      id: 'operator',
+      username: 'operator',
+      email: 'operator@localhost',
+      display_name: null,
+      roles: 'admin',
+      status: 'active',
+      password_hash: '',
+      created_at: new Date(0).toISOString(),
+      updated_at: new Date(0).toISOString(),
+      last_login_at: null,
+      last_seen_at: null,
+    },
+    method: 'basic',
+    sessionId: null,
+  };
+}

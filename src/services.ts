@@ -1,0 +1,65 @@
+// The composition root below HTTP: database, repositories, hasher, token issuer and services, wired
+// once from the config. serve, the CLI and the tests all build the same graph here.
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createDatabase, type DatabaseHandle } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { createLoginsRepository, type LoginsRepository } from './modules/logins/logins.repository.js';
+import { createPasswordHasher, type PasswordHasher } from './modules/sessions/passwords.js';
+import { createSessionsRepository } from './modules/sessions/sessions.repository.js';
+import { createSessionsService, type SessionsService } from './modules/sessions/sessions.service.js';
+import { createTokenIssuer, type TokenIssuer } from './modules/sessions/tokens.js';
+import { createUsersRepository, type UsersRepository } from './modules/users/users.repository.js';
+import { createUsersService, type UsersService } from './modules/users/users.service.js';
+
+export interface Services {
+  config: Readonly<Config>;
+  database: DatabaseHandle;
+  metrics: Metrics;
+  hasher: PasswordHasher;
+  tokens: TokenIssuer;
+  usersRepository: UsersRepository;
+  loginsRepository: LoginsRepository;
+  users: UsersService;
+  sessions: SessionsService;
+  close(): Promise<void>;
+}
+
+export async function createServices(config: Readonly<Config>, logger: Logger, options: { migrate?: boolean } = {}): Promise<Services> {
+  const database = createDatabase(config, (error) => logger.error({ err: error }, 'database pool error'));
+  try {
+    if (options.migrate !== false) {
+      const applied = await migrateToLatest(database.db);
+      if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
+    }
+    const metrics = createMetrics();
+    const hasher = await createPasswordHasher(config.passwordHashProfile, metrics.observeHash);
+    const tokens = createTokenIssuer(database.db, config);
+    await tokens.init();
+    const usersRepository = createUsersRepository(database.db);
+    const sessionsRepository = createSessionsRepository(database.db);
+    const loginsRepository = createLoginsRepository(database.db);
+    const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher };
+    return {
+      config,
+      database,
+      metrics,
+      hasher,
+      tokens,
+      usersRepository,
+      loginsRepository,
+      users: createUsersService({ ...common, dialect: database.dialect, config }),
+      sessions: createSessionsService({
+        ...common,
+        config,
+        tokens,
+        onBackgroundError: (error) => logger.warn({ err: error }, 'background write failed'),
+      }),
+      close: () => database.destroy(),
+    };
+  } catch (error) {
+    await database.destroy().catch(() => {});
+    throw error;
+  }
+}
