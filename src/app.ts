@@ -62,6 +62,8 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     reply.header('x-content-type-options', 'nosniff');
     if (request.url.startsWith('/v1/') || request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
+  // JSON (and form bodies, below) only: a text/plain body is a 415, not a string.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(formbody);
   registerRequestMetrics(app, services.metrics);

@@ -16,15 +16,23 @@ export const ProblemSchema = Type.Object(
 );
 
 /** Response schemas for the given error codes, for the OpenAPI document. */
-export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
+interface ProblemResponse {
+  description: string;
+  content: { 'application/problem+json': { schema: TSchema } };
+}
+
+export function errorResponses(...codes: ErrorCode[]): Record<number, ProblemResponse> {
   const codesByStatus = new Map<number, string[]>();
   for (const code of codes) {
     const { status } = ERROR_CATALOGUE[code];
     codesByStatus.set(status, [...(codesByStatus.get(status) ?? []), code]);
   }
-  const responses: Record<number, TSchema> = {};
+  const responses: Record<number, ProblemResponse> = {};
   for (const [status, statusCodes] of codesByStatus) {
-    responses[status] = Type.Ref('Problem', { description: `problem+json; code: ${statusCodes.join(' or ')}` });
+    responses[status] = {
+      description: `code: ${statusCodes.join(' or ')}`,
+      content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
+    };
   }
   return responses;
 }

@@ -21,7 +21,9 @@ export interface TestApp {
   basic(username: string, password: string): string;
   adminBasic: string;
   /** Creates a user through the API as the admin; returns the created user. */
-  createUser(overrides?: Partial<{ username: string; email: string; password: string; roles: string[]; display_name: string }>): Promise<TestUser>;
+  createUser(
+    overrides?: Partial<{ username: string; email: string; password: string; roles: string[]; display_name: string }>,
+  ): Promise<TestUser>;
   /** Signs in through POST /v1/sessions and returns the token pair. */
   signIn(username: string, password: string): Promise<{ access_token: string; refresh_token: string; user: { id: string } }>;
   close(): Promise<void>;
@@ -118,7 +120,7 @@ export function bearer(token: string): string {
 
 /** Asserts the response is a problem+json with the code, and returns its body. */
 export function problem(response: LightMyRequestResponse) {
-  return { status: response.statusCode, contentType: response.headers['content-type'], ...response.json() } as {
+  return { ...response.json(), status: response.statusCode, contentType: response.headers['content-type'] } as {
     status: number;
     contentType: string;
     code: string;
