@@ -12,8 +12,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('users')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('username', key, (c) => c.notNull().unique())
-    .addColumn('email', key, (c) => c.notNull().unique())
+    .addColumn('username', key, (c) => c.notNull())
+    .addColumn('email', key, (c) => c.notNull())
     .addColumn('display_name', 'text')
     .addColumn('roles', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())
@@ -23,9 +23,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('last_login_at', time)
     .addColumn('last_seen_at', time)
     .execute();
-  // Keyset pagination: every sort is (column, id); filters have their own index.
+  // Named unique indexes (not column constraints) so both databases report the same names. The
+  // username index also serves sorting by username (usernames are unique, so no id tie-break).
+  await db.schema.createIndex('users_username_key').on('users').column('username').unique().execute();
+  await db.schema.createIndex('users_email_key').on('users').column('email').unique().execute();
+  // Keyset pagination: every other sort is (column, id); filters have their own index.
   await db.schema.createIndex('users_created_at_id_idx').on('users').columns(['created_at', 'id']).execute();
-  await db.schema.createIndex('users_username_id_idx').on('users').columns(['username', 'id']).execute();
   if (postgres) {
     // NULL (never signed in) sorts as the oldest: first ascending, last descending.
     await sql`create index users_last_login_at_id_idx on users (last_login_at asc nulls first, id)`.execute(db);

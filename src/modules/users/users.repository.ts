@@ -61,6 +61,11 @@ export function createUsersRepository(db: Kysely<Database>) {
 
     /** One page in keyset order; returns up to limit + 1 rows so the caller knows if more exist. */
     async list(query: UserListQuery, trx: Executor = db): Promise<UserRow[]> {
+      return this.listQuery(query, trx).execute();
+    },
+
+    /** The query behind list(), unexecuted, so that tests can EXPLAIN it. */
+    listQuery(query: UserListQuery, trx: Executor = db) {
       const descending = query.sort.startsWith('-');
       const column = (descending ? query.sort.slice(1) : query.sort) as 'created_at' | 'username' | 'last_login_at';
       let select = trx.selectFrom('users').selectAll();
@@ -109,7 +114,7 @@ export function createUsersRepository(db: Kysely<Database>) {
       } else {
         select = select.orderBy(column, descending ? 'desc' : 'asc').orderBy('id', descending ? 'desc' : 'asc');
       }
-      return select.limit(query.limit + 1).execute();
+      return select.limit(query.limit + 1);
     },
 
     async update(id: string, changes: Updateable<UsersTable>, trx: Executor = db): Promise<UserRow | undefined> {
