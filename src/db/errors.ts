@@ -13,3 +13,23 @@ export function uniqueViolationColumn(error: unknown): string | null {
   }
   return null;
 }
+
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+
+/**
+ * True for errors that mean "the database cannot be reached or is not accepting work right now"
+ * (rather than a bug): connection failures, pool timeouts, a server shutting down or out of
+ * connections, SQLite busy beyond its timeout. These become 503 unavailable, not 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (CONNECTION_ERRNOS.has(code)) return true;
+  if (/^(08|57P0|53300)/.test(code)) return true;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|driver has already been destroyed|Cannot use a pool after calling end/i.test(
+    message,
+  );
+}

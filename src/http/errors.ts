@@ -2,6 +2,7 @@
 // problem+json (https://www.rfc-editor.org/rfc/rfc9457). Anything that is not an AppError or a
 // known Fastify client error becomes a generic 500 and is logged with the request context.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/errors.js';
 
 export const ERROR_CATALOGUE = {
   invalid_request: { status: 400, title: 'The request is not valid' },
@@ -144,6 +145,9 @@ export function toAppError(error: unknown): AppError | null {
   }
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new AppError('invalid_request', 'The request is not valid.');
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('unavailable', 'The database is not answering; retry shortly.', { cause: error, headers: { 'retry-after': '5' } });
   }
   return null;
 }
