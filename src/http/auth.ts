@@ -43,7 +43,8 @@ export function clientContext(request: FastifyRequest): ClientContext {
 
 export function registerAuth(app: FastifyInstance, sessions: SessionsService): void {
   app.decorateRequest('caller', null);
-  app.addHook('preHandler', async (request) => {
+  // onRequest: before the body is read, so an unauthenticated caller costs no parsing or validation.
+  app.addHook('onRequest', async (request) => {
     const requirement = request.routeOptions.config?.auth ?? 'none';
     if (requirement === 'none') return;
     const credentials = parseAuthorization(request.headers.authorization);
