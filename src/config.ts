@@ -18,6 +18,7 @@ export interface Config {
   audience: string;
   accessTokenTtlSeconds: number;
   sessionTtlSeconds: number;
+  signingKeyActivationSeconds: number;
   passwordHashProfile: PasswordHashProfile;
   loginEventRetentionDays: number;
   lastSeenIntervalSeconds: number;

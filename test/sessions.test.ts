@@ -655,8 +655,24 @@ for (const { target, skip } of await targets()) {
     });
 
     describe('signing keys', () => {
-      test('rotating keys publishes both, keeps old tokens valid and signs with the new key', async () => {
+      test('a rotated-in key is published at once but signs only after the activation delay', async () => {
         const app = await buildTestApp(target);
+        try {
+          const user = await app.createUser();
+          const earlier = await app.signIn(user.username, user.password);
+          const oldKid = decodeProtectedHeader(earlier.access_token).kid;
+          const newKid = await app.services.tokens.rotate();
+          const jwks = (await app.app.inject({ url: '/.well-known/jwks.json' })).json() as JSONWebKeySet;
+          assert.deepEqual(jwks.keys.map((key) => key.kid).sort(), [oldKid, newKid].sort());
+          const later = await app.signIn(user.username, user.password);
+          assert.equal(decodeProtectedHeader(later.access_token).kid, oldKid);
+        } finally {
+          await app.close();
+        }
+      });
+
+      test('rotating keys publishes both, keeps old tokens valid and signs with the new key once active', async () => {
+        const app = await buildTestApp(target, { signingKeyActivationSeconds: 0 });
         try {
           const user = await app.createUser();
           const earlier = await app.signIn(user.username, user.password);

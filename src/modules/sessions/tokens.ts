@@ -1,7 +1,10 @@
 // Access tokens: short-lived JWTs signed with Ed25519 (EdDSA, RFC 8037) through jose. The signing
 // keys live in the database so every instance signs and verifies with the same set; the newest
 // unretired key signs, every unretired key verifies and is published in the JWKS. The private half
-// never leaves this module. An unknown `kid` makes the instance reload keys (a rotation elsewhere).
+// never leaves this module. A new key is published (JWKS, every instance's verifier) before it
+// signs: it starts signing only after the activation delay, longer than the reload interval, so
+// no instance ever meets a token whose key it has not loaded yet. An unknown `kid` also makes an
+// instance reload its keys, at most every two seconds.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely } from 'kysely';
@@ -33,7 +36,7 @@ export interface TokenIssuer {
   /** The claims of a valid, unexpired token from this issuer; null for anything else. */
   verifyAccessToken(token: string): Promise<AccessTokenClaims | null>;
   jwks(): Promise<{ keys: (JWK & { kid: string; kty: string })[] }>;
-  /** Adds a new signing key and retires all but the new and the previous one. */
+  /** Adds a new signing key (it signs after the activation delay) and retires all but the new and the previous one. */
   rotate(): Promise<string>;
 }
 
@@ -53,7 +56,7 @@ async function newKeyRow() {
 
 export function createTokenIssuer(
   db: Kysely<Database>,
-  config: Pick<Config, 'issuer' | 'audience' | 'accessTokenTtlSeconds'>,
+  config: Pick<Config, 'issuer' | 'audience' | 'accessTokenTtlSeconds' | 'signingKeyActivationSeconds'>,
 ): TokenIssuer {
   let keys: LoadedKey[] = [];
   let loadedAt = 0;
@@ -68,7 +71,7 @@ export function createTokenIssuer(
         publicJwk,
         publicKey: createPublicKey({ key: publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }),
         privateKey: createPrivateKey(row.private_key_pem),
-        createdAt: String(row.created_at),
+        createdAt: new Date(row.created_at).toISOString(),
       };
     });
     loadedAt = Date.now();
@@ -83,7 +86,9 @@ export function createTokenIssuer(
 
   async function current(): Promise<LoadedKey> {
     if (Date.now() - loadedAt > RELOAD_INTERVAL_MS) await reload();
-    const key = keys[0];
+    // Newest first: the newest key old enough to be known everywhere; else the oldest there is.
+    const activeBefore = Date.now() - config.signingKeyActivationSeconds * 1000;
+    const key = keys.find((k) => Date.parse(k.createdAt) <= activeBefore) ?? keys[keys.length - 1];
     if (!key) throw new Error('no signing key is loaded');
     return key;
   }
