@@ -65,7 +65,6 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   // JSON (and form bodies, below) only: a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-  await app.register(formbody);
   registerRequestMetrics(app, services.metrics);
 
   if (config.rateLimitPerMinute > 0) {
@@ -99,7 +98,12 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   registerOpsRoutes(app, services.database.db, services.metrics);
   registerUsersRoutes(app, services.users, config.openSignup);
   registerSessionsRoutes(app, services.sessions, services.tokens);
-  registerCompatRoutes(app, services.users, services.sessions, config.openSignup);
+  // Form bodies only in the origin's scope (POST /api/users): /v1 stays JSON-only, so a cross-site
+  // HTML form (no CORS preflight) never reaches it.
+  await app.register(async (origin) => {
+    await origin.register(formbody);
+    registerCompatRoutes(origin, services.users, services.sessions, config.openSignup);
+  });
 
   const pruneTimer = setInterval(() => {
     const before = new Date(Date.now() - config.loginEventRetentionDays * 86_400_000).toISOString();

@@ -54,6 +54,7 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
         tags: ['origin'],
         summary: 'Create a user from a JSON or form body, or query-string parameters (admin; anyone with open sign-up)',
         security: [{ basic: [] }, { bearer: [] }, {}],
+        consumes: ['application/json', 'application/x-www-form-urlencoded'],
         body: OriginCreate,
         response: {
           201: OriginUser,
