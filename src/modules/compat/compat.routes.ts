@@ -55,6 +55,8 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
         summary: 'Create a user from a JSON or form body, or query-string parameters (admin; anyone with open sign-up)',
         security: [{ basic: [] }, { bearer: [] }, {}],
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        // Read only when there is no body, for the origin's clients; never logged.
+        querystring: Type.Partial(OriginCreate),
         body: OriginCreate,
         response: {
           201: OriginUser,
