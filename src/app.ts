@@ -96,13 +96,13 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
   registerOpsRoutes(app, services.database.db, services.metrics);
-  registerUsersRoutes(app, services.users, config.openSignup);
+  registerUsersRoutes(app, services.users);
   registerSessionsRoutes(app, services.sessions, services.tokens);
   // Form bodies only in the origin's scope (POST /api/users): /v1 stays JSON-only, so a cross-site
   // HTML form (no CORS preflight) never reaches it.
   await app.register(async (origin) => {
     await origin.register(formbody);
-    registerCompatRoutes(origin, services.users, services.sessions, config.openSignup);
+    registerCompatRoutes(origin, services.users, services.sessions);
   });
 
   const pruneTimer = setInterval(() => {

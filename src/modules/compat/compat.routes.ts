@@ -29,7 +29,7 @@ function toOrigin(user: UserRow | UserView) {
   return { id: user.id, username: user.username, email: user.email, last_login: toIso(user.last_login_at) };
 }
 
-export function registerCompatRoutes(app: FastifyInstance, users: UsersService, sessions: SessionsService, openSignup: boolean): void {
+export function registerCompatRoutes(app: FastifyInstance, users: UsersService, sessions: SessionsService): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
 
   typed.get(
@@ -69,13 +69,7 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       },
     },
     async (request, reply) => {
-      const caller = request.caller;
-      const admin = caller !== null && isAdmin(caller.user);
-      if (!admin && !openSignup) {
-        if (!caller) throw AppError.unauthorized();
-        throw AppError.forbidden('Only an admin may create users while open sign-up is off.');
-      }
-      const user = await users.create(request.body, admin ? caller : null);
+      const user = await users.create(request.body, request.caller);
       return reply.code(201).header('location', `/v1/users/${user.id}`).send(toOrigin(user));
     },
   );

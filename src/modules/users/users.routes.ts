@@ -20,7 +20,7 @@ import { isAdmin } from './users.view.js';
 
 const UserRef = Type.Ref('User');
 
-export function registerUsersRoutes(app: FastifyInstance, users: UsersService, openSignup: boolean): void {
+export function registerUsersRoutes(app: FastifyInstance, users: UsersService): void {
   const typed = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   app.addSchema(UserSchema);
 
@@ -40,14 +40,7 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, o
       },
     },
     async (request, reply) => {
-      const caller = request.caller;
-      if (!caller || !isAdmin(caller.user)) {
-        if (!openSignup) {
-          if (!caller) throw AppError.unauthorized();
-          throw AppError.forbidden('Only an admin may create users while open sign-up is off.');
-        }
-      }
-      const user = await users.create(request.body, caller && isAdmin(caller.user) ? caller : null);
+      const user = await users.create(request.body, request.caller);
       return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
     },
   );

@@ -111,9 +111,13 @@ export function createUsersService(deps: UsersServiceDeps) {
   }
 
   return {
-    /** Creates a user. `caller` null is an anonymous sign-up (the route checks it is enabled). */
+    /** Creates a user: an admin may always; anyone else (signed in or not) only with open sign-up. */
     async create(input: CreateUserInput, caller: Caller | null): Promise<UserView> {
       const admin = caller !== null && isAdmin(caller.user);
+      if (!admin && !deps.config.openSignup) {
+        if (!caller) throw AppError.unauthorized();
+        throw AppError.forbidden('Only an admin may create users while open sign-up is off.');
+      }
       const errors: FieldError[] = [];
       if (input.roles !== undefined && !admin) errors.push({ field: 'roles', message: 'may only be set by an admin' });
       const username = validateUsername(input.username, errors);
