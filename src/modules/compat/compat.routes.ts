@@ -11,7 +11,7 @@ import type { SessionsService } from '../sessions/sessions.service.js';
 import type { UserRow } from '../users/users.repository.js';
 import { UpdateUserBody } from '../users/users.schemas.js';
 import type { UsersService } from '../users/users.service.js';
-import { isAdmin, type UserView } from '../users/users.view.js';
+import type { UserView } from '../users/users.view.js';
 
 const OriginUser = Type.Object({
   id: Type.String(),

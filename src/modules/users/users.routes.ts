@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf } from '../../http/auth.js';
-import { AppError } from '../../http/errors.js';
 import { errorResponses, IdParams } from '../../http/schemas.js';
 import type { UserSort } from './users.repository.js';
 import {
@@ -16,7 +15,6 @@ import {
   UserSchema,
 } from './users.schemas.js';
 import type { UsersService } from './users.service.js';
-import { isAdmin } from './users.view.js';
 
 const UserRef = Type.Ref('User');
 
