@@ -16,6 +16,7 @@ import { AppError, errorHandler } from './http/errors.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { registerNotFound } from './http/not-found.js';
 import { ProblemSchema } from './http/schemas.js';
+import { registerCors, registerJsonParser, registerSecurityHeaders } from './http/security.js';
 import { registerCompatRoutes } from './modules/compat/compat.routes.js';
 import { registerOpsRoutes } from './modules/ops/ops.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
@@ -46,6 +47,9 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
       const sent = request.headers['x-request-id'];
       return typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
     },
+    // X-Forwarded-For is believed only from the listed proxies, so a client cannot choose the
+    // address that its rate limits and sign-in throttling are keyed on.
+    trustProxy: config.trustProxy ?? false,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false } },
@@ -54,30 +58,45 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
   app.setErrorHandler(errorHandler);
-  registerNotFound(app);
   app.addSchema(ProblemSchema);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    reply.header('x-content-type-options', 'nosniff');
-    if (request.url.startsWith('/v1/') || request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
-  // JSON (and form bodies, below) only: a text/plain body is a 415, not a string.
+  registerSecurityHeaders(app);
+  await registerCors(app, config.corsOrigins);
+  // JSON (and form bodies, in the /api scope) only: a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  registerJsonParser(app, config.jsonMaxDepth);
   registerRequestMetrics(app, services.metrics);
 
-  if (config.rateLimitPerMinute > 0) {
-    await app.register(rateLimit, {
-      global: true,
-      max: config.rateLimitPerMinute,
-      timeWindow: 60_000,
-      errorResponseBuilder: (_request, context) =>
-        new AppError('too_many_requests', `More than ${context.max} requests a minute from this address; slow down.`, {
-          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
-        }),
-    });
-  }
+  // Sign-in and sign-up routes (config.signIn) get their own, stricter limit, which stays on when
+  // the general limit is off. This hook must run before the rate limiter's own onRoute hook.
+  app.addHook('onRoute', (route) => {
+    const signIn = route.config?.signIn;
+    if (route.config && signIn) {
+      route.config.rateLimit = {
+        max: config.signInRateLimitPerMinute,
+        timeWindow: 60_000,
+        groupId: 'signin',
+        ...(signIn === 'anonymous' ? { allowList: (request) => request.headers.authorization !== undefined } : {}),
+      };
+    }
+  });
+  await app.register(rateLimit, {
+    global: config.rateLimitPerMinute > 0,
+    max: config.rateLimitPerMinute || 1,
+    timeWindow: 60_000,
+    redis: services.redis ?? undefined,
+    nameSpace: `${config.redisKeyPrefix}rate:`,
+    // A lost Redis must not take the API down; sign-in throttling has its own fallback.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) =>
+      new AppError('too_many_requests', `More than ${context.max} requests a minute from this address; slow down.`, {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+      }),
+  });
+  registerNotFound(app, config.rateLimitPerMinute > 0 ? app.rateLimit() : null);
   registerAuth(app, services.sessions);
 
   await app.register(swagger, {

@@ -24,6 +24,20 @@ export interface Config {
   lastSeenIntervalSeconds: number;
   bodyLimitBytes: number;
   shutdownTimeoutSeconds: number;
+  redisUrl: string | null;
+  redisKeyPrefix: string;
+  trustProxy: string | null;
+  corsOrigins: string[];
+  signInRateLimitPerMinute: number;
+  signInFailuresPerUsernameAndIp: number;
+  signInFailureWindowSeconds: number;
+  signInFailuresPerIpPerDay: number;
+  signInFailuresPerUsernamePerHour: number;
+  signInSlowdownMilliseconds: number;
+  hashConcurrency: number;
+  hashQueueMax: number;
+  basicAuthCacheSeconds: number;
+  jsonMaxDepth: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -81,71 +95,219 @@ const databaseUrl: Parser<string> = (raw) => {
   throw new SettingError('must be sqlite:PATH or postgres://USER@HOST:PORT/DATABASE');
 };
 
+const redisUrl: Parser<string | null> = (raw) => {
+  if (raw === '') return null;
+  if (!/^rediss?:\/\/.+/.test(raw)) throw new SettingError('must be redis://HOST:PORT[/DB] or rediss://…');
+  return raw;
+};
+
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+const origins: Parser<string[]> = (raw) => {
+  const values = list(raw);
+  for (const value of values) {
+    if (value === '*' || value === 'null' || !/^https?:\/\/[^/\s]+$/.test(value)) {
+      throw new SettingError(`lists exact origins such as https://app.example.com; ${JSON.stringify(value)} is not one`);
+    }
+  }
+  return values;
+};
+
 const logLevel = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');
 
-// The order here is the order of the README table.
-export const SETTINGS: Setting<keyof Config>[] = [
-  s('DATABASE_URL', 'databaseUrl', 'sqlite:./data/gatehouse.db', 'Database: `sqlite:PATH` (embedded) or `postgres://…`.', databaseUrl),
-  s('DATABASE_POOL_MAX', 'databasePoolMax', '10', 'Most PostgreSQL connections per instance.', integer(1, 1000)),
-  s('HOST', 'host', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).', text),
-  s('PORT', 'port', '8080', 'TCP port to listen on.', integer(0, 65535)),
-  s('GATEHOUSE_LOG_LEVEL', 'logLevel', 'info', 'pino log level: fatal, error, warn, info, debug, trace or silent.', logLevel),
-  s(
+// The order here is the order of the README table. Typed as a record over Config's keys, so a
+// setting that is declared in Config but missing here does not compile.
+const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
+  databaseUrl: s(
+    'DATABASE_URL',
+    'databaseUrl',
+    'sqlite:./data/gatehouse.db',
+    'Database: `sqlite:PATH` (embedded) or `postgres://…`.',
+    databaseUrl,
+  ),
+  databasePoolMax: s('DATABASE_POOL_MAX', 'databasePoolMax', '10', 'Most PostgreSQL connections per instance.', integer(1, 1000)),
+  host: s('HOST', 'host', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).', text),
+  port: s('PORT', 'port', '8080', 'TCP port to listen on.', integer(0, 65535)),
+  logLevel: s('GATEHOUSE_LOG_LEVEL', 'logLevel', 'info', 'pino log level: fatal, error, warn, info, debug, trace or silent.', logLevel),
+  adminUsername: s(
     'GATEHOUSE_ADMIN_USERNAME',
     'adminUsername',
     null,
     'Username of the first admin, created when the database has no admin (default `admin`).',
     optionalText,
   ),
-  s('GATEHOUSE_ADMIN_PASSWORD', 'adminPassword', null, 'Password of the first admin; unset: a random one is printed once.', optionalText),
-  s('GATEHOUSE_OPEN_SIGNUP', 'openSignup', 'false', 'Let anonymous callers create (non-admin) accounts.', boolean),
-  s(
+  adminPassword: s(
+    'GATEHOUSE_ADMIN_PASSWORD',
+    'adminPassword',
+    null,
+    'Password of the first admin; unset: a random one is printed once.',
+    optionalText,
+  ),
+  openSignup: s('GATEHOUSE_OPEN_SIGNUP', 'openSignup', 'false', 'Let anonymous callers create (non-admin) accounts.', boolean),
+  rateLimitPerMinute: s(
     'GATEHOUSE_RATE_LIMIT_PER_MINUTE',
     'rateLimitPerMinute',
     '1200',
     'Requests per minute per client address; `0` turns the general limit off.',
     integer(0, 10_000_000),
   ),
-  s('GATEHOUSE_ISSUER', 'issuer', 'gatehouse', '`iss` of access tokens.', text),
-  s('GATEHOUSE_AUDIENCE', 'audience', 'gatehouse', '`aud` of access tokens.', text),
-  s('GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS', 'accessTokenTtlSeconds', '900', 'Lifetime of an access token.', integer(30, 86_400)),
-  s(
+  issuer: s('GATEHOUSE_ISSUER', 'issuer', 'gatehouse', '`iss` of access tokens.', text),
+  audience: s('GATEHOUSE_AUDIENCE', 'audience', 'gatehouse', '`aud` of access tokens.', text),
+  accessTokenTtlSeconds: s(
+    'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
+    'accessTokenTtlSeconds',
+    '900',
+    'Lifetime of an access token.',
+    integer(30, 86_400),
+  ),
+  sessionTtlSeconds: s(
     'GATEHOUSE_SESSION_TTL_SECONDS',
     'sessionTtlSeconds',
     '2592000',
     'Lifetime of a session (its refresh tokens), from sign-in.',
     integer(60, 31_536_000),
   ),
-  s(
+  signingKeyActivationSeconds: s(
+    'GATEHOUSE_SIGNING_KEY_ACTIVATION_SECONDS',
+    'signingKeyActivationSeconds',
+    '90',
+    'A rotated-in signing key signs only after this long (every instance has loaded it by then).',
+    integer(0, 86_400),
+  ),
+  passwordHashProfile: s(
     'GATEHOUSE_PASSWORD_HASH_PROFILE',
     'passwordHashProfile',
     'owasp',
     '`owasp` (argon2id m=19 MiB, t=2, p=1) or `test` (cheap; loopback only).',
     oneOf<PasswordHashProfile>('owasp', 'test'),
   ),
-  s(
+  loginEventRetentionDays: s(
     'GATEHOUSE_LOGIN_EVENT_RETENTION_DAYS',
     'loginEventRetentionDays',
     '90',
     'Login events older than this are deleted (hourly).',
     integer(1, 36_500),
   ),
-  s(
+  lastSeenIntervalSeconds: s(
     'GATEHOUSE_LAST_SEEN_INTERVAL_SECONDS',
     'lastSeenIntervalSeconds',
     '60',
     '`last_seen_at` is written at most this often per user.',
     integer(1, 86_400),
   ),
-  s('GATEHOUSE_BODY_LIMIT_BYTES', 'bodyLimitBytes', '65536', 'Largest request body accepted (413 beyond).', integer(1024, 104_857_600)),
-  s(
+  bodyLimitBytes: s(
+    'GATEHOUSE_BODY_LIMIT_BYTES',
+    'bodyLimitBytes',
+    '65536',
+    'Largest request body accepted (413 beyond).',
+    integer(1024, 104_857_600),
+  ),
+  shutdownTimeoutSeconds: s(
     'GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS',
     'shutdownTimeoutSeconds',
     '10',
     'On SIGTERM, how long in-flight requests may take before exit.',
     integer(1, 600),
   ),
-];
+  redisUrl: s(
+    'REDIS_URL',
+    'redisUrl',
+    null,
+    'Redis for sign-in throttling and rate limits shared by every instance; unset: per instance.',
+    redisUrl,
+  ),
+  redisKeyPrefix: s('REDIS_KEY_PREFIX', 'redisKeyPrefix', 'gatehouse:', 'Prefix of every Redis key gatehouse writes.', text),
+  trustProxy: s(
+    'TRUST_PROXY',
+    'trustProxy',
+    null,
+    'Proxies (addresses or CIDRs, comma-separated) whose `X-Forwarded-For` is believed.',
+    optionalText,
+  ),
+  corsOrigins: s(
+    'GATEHOUSE_CORS_ORIGINS',
+    'corsOrigins',
+    '',
+    'Browser origins allowed to call the API (exact, comma-separated); empty: none.',
+    origins,
+  ),
+  signInRateLimitPerMinute: s(
+    'GATEHOUSE_SIGNIN_RATE_LIMIT_PER_MINUTE',
+    'signInRateLimitPerMinute',
+    '30',
+    'Sign-in and anonymous sign-up requests per minute per client address.',
+    integer(1, 10_000_000),
+  ),
+  signInFailuresPerUsernameAndIp: s(
+    'GATEHOUSE_SIGNIN_FAILURES_PER_USERNAME_IP',
+    'signInFailuresPerUsernameAndIp',
+    '10',
+    'Failed sign-ins per (username, address) in a window before 429.',
+    integer(1, 1_000_000),
+  ),
+  signInFailureWindowSeconds: s(
+    'GATEHOUSE_SIGNIN_FAILURE_WINDOW_SECONDS',
+    'signInFailureWindowSeconds',
+    '3600',
+    'That window, and how long the block lasts.',
+    integer(1, 86_400 * 30),
+  ),
+  signInFailuresPerIpPerDay: s(
+    'GATEHOUSE_SIGNIN_FAILURES_PER_IP_PER_DAY',
+    'signInFailuresPerIpPerDay',
+    '100',
+    'Failed sign-ins per address per day before 429.',
+    integer(1, 100_000_000),
+  ),
+  signInFailuresPerUsernamePerHour: s(
+    'GATEHOUSE_SIGNIN_FAILURES_PER_USERNAME_PER_HOUR',
+    'signInFailuresPerUsernamePerHour',
+    '100',
+    'Failed sign-ins per username (all addresses) per hour before each attempt is slowed down.',
+    integer(1, 100_000_000),
+  ),
+  signInSlowdownMilliseconds: s(
+    'GATEHOUSE_SIGNIN_SLOWDOWN_MS',
+    'signInSlowdownMilliseconds',
+    '1000',
+    'The added wait on a slowed-down username.',
+    integer(0, 60_000),
+  ),
+  hashConcurrency: s(
+    'GATEHOUSE_HASH_CONCURRENCY',
+    'hashConcurrency',
+    '0',
+    'Password hashes computed at once; `0`: the number of cores.',
+    integer(0, 1024),
+  ),
+  hashQueueMax: s(
+    'GATEHOUSE_HASH_QUEUE_MAX',
+    'hashQueueMax',
+    '0',
+    'Hashes that may wait; beyond, 503 overloaded. `0`: 8 per concurrent hash.',
+    integer(0, 100_000),
+  ),
+  basicAuthCacheSeconds: s(
+    'GATEHOUSE_BASIC_AUTH_CACHE_SECONDS',
+    'basicAuthCacheSeconds',
+    '30',
+    'How long a verified Basic credential is remembered in memory; `0`: never.',
+    integer(0, 3600),
+  ),
+  jsonMaxDepth: s(
+    'GATEHOUSE_JSON_MAX_DEPTH',
+    'jsonMaxDepth',
+    '20',
+    'Deepest nesting accepted in a JSON body (400 beyond).',
+    integer(2, 1000),
+  ),
+};
+
+export const SETTINGS: Setting<keyof Config>[] = Object.values(DEFINITIONS);
 
 function s<K extends keyof Config>(env: string, key: K, def: string | null, doc: string, parse: Parser<Config[K]>): Setting<K> {
   return { env, key, default: def, doc, parse };

@@ -1,14 +1,20 @@
 // The composition root below HTTP: database, repositories, hasher, token issuer and services, wired
 // once from the config. serve, the CLI and the tests all build the same graph here.
+import { availableParallelism } from 'node:os';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createDatabase, type DatabaseHandle } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { createRedis } from './lib/redis.js';
 import { createLoginsRepository, type LoginsRepository } from './modules/logins/logins.repository.js';
+import { createBasicAuthCache } from './modules/sessions/basic-cache.js';
+import { createHashPool } from './modules/sessions/hash-pool.js';
 import { createPasswordHasher, type PasswordHasher } from './modules/sessions/passwords.js';
 import { createSessionsRepository } from './modules/sessions/sessions.repository.js';
 import { createSessionsService, type SessionsService } from './modules/sessions/sessions.service.js';
+import { createSignInThrottle, type SignInThrottle } from './modules/sessions/throttle.js';
 import { createTokenIssuer, type TokenIssuer } from './modules/sessions/tokens.js';
 import { createUsersRepository, type UsersRepository } from './modules/users/users.repository.js';
 import { createUsersService, type UsersService } from './modules/users/users.service.js';
@@ -19,6 +25,9 @@ export interface Services {
   metrics: Metrics;
   hasher: PasswordHasher;
   tokens: TokenIssuer;
+  throttle: SignInThrottle;
+  /** The shared Redis connection, when REDIS_URL is set. */
+  redis: Redis | null;
   usersRepository: UsersRepository;
   loginsRepository: LoginsRepository;
   users: UsersService;
@@ -28,13 +37,33 @@ export interface Services {
 
 export async function createServices(config: Readonly<Config>, logger: Logger, options: { migrate?: boolean } = {}): Promise<Services> {
   const database = createDatabase(config, (error) => logger.error({ err: error }, 'database pool error'));
+  const redis = config.redisUrl ? createRedis(config.redisUrl, (error) => logger.warn({ err: error }, 'redis connection error')) : null;
   try {
     if (options.migrate !== false) {
       const applied = await migrateToLatest(database.db);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
     const metrics = createMetrics();
-    const hasher = await createPasswordHasher(config.passwordHashProfile, metrics.observeHash);
+    const concurrency = config.hashConcurrency || availableParallelism();
+    const pool = createHashPool(concurrency, config.hashQueueMax || concurrency * 8, metrics.countHashRejection);
+    metrics.watchHashPool(pool);
+    const hasher = await createPasswordHasher(config.passwordHashProfile, {
+      pool,
+      observe: metrics.observeHash,
+      countVerification: metrics.countVerification,
+    });
+    const throttle = createSignInThrottle({
+      redis,
+      keyPrefix: config.redisKeyPrefix,
+      logger,
+      limits: {
+        failuresPerUsernameAndIp: config.signInFailuresPerUsernameAndIp,
+        failuresPerUsernameAndIpWindowSeconds: config.signInFailureWindowSeconds,
+        failuresPerIpPerDay: config.signInFailuresPerIpPerDay,
+        failuresPerUsernamePerHour: config.signInFailuresPerUsernamePerHour,
+        slowdownMilliseconds: config.signInSlowdownMilliseconds,
+      },
+    });
     const tokens = createTokenIssuer(database.db, config);
     await tokens.init();
     const usersRepository = createUsersRepository(database.db);
@@ -47,6 +76,8 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       metrics,
       hasher,
       tokens,
+      throttle,
+      redis,
       usersRepository,
       loginsRepository,
       users: createUsersService({ ...common, dialect: database.dialect, config }),
@@ -54,12 +85,19 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
         ...common,
         config,
         tokens,
+        throttle,
+        basicCache: createBasicAuthCache(config.basicAuthCacheSeconds),
+        onThrottled: () => metrics.countThrottled('blocked'),
         onBackgroundError: (error) => logger.warn({ err: error }, 'background write failed'),
       }),
-      close: () => database.destroy(),
+      async close() {
+        await database.destroy();
+        if (redis) await redis.quit().catch(() => redis.disconnect());
+      },
     };
   } catch (error) {
     await database.destroy().catch(() => {});
+    redis?.disconnect();
     throw error;
   }
 }

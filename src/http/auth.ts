@@ -11,6 +11,12 @@ export type AuthRequirement = 'none' | 'optional' | 'user' | 'admin';
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: AuthRequirement;
+    /**
+     * A sign-in ('always') or sign-up ('anonymous') route: it gets the stricter per-address rate
+     * limit; 'anonymous' only for callers that send no credentials (an admin creating users is
+     * authenticated, and a wrong password there is counted by the sign-in throttle).
+     */
+    signIn?: 'always' | 'anonymous';
   }
   interface FastifyRequest {
     caller: Caller | null;

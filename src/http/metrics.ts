@@ -1,12 +1,18 @@
 // Prometheus metrics (prom-client), one registry per app so that several apps in one process (the
 // tests) never collide. Request durations by route pattern and status; hash durations by operation.
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HashOperation } from '../modules/sessions/passwords.js';
 
 export interface Metrics {
   registry: Registry;
   observeHash(operation: HashOperation, seconds: number): void;
+  /** One password verification finished (the throttling tests count these). */
+  countVerification(result: 'match' | 'mismatch' | 'dummy'): void;
+  countHashRejection(): void;
+  countThrottled(reason: 'blocked'): void;
+  /** Reports the hashing pool's queue as gauges, read at scrape time. */
+  watchHashPool(pool: { readonly active: number; readonly queued: number }): void;
 }
 
 export function createMetrics(): Metrics {
@@ -19,9 +25,47 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const verifications = new Counter({
+    name: 'gatehouse_password_verifications_total',
+    help: 'Password verifications, by result (dummy: an unknown username, verified against a dummy hash).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const hashRejections = new Counter({
+    name: 'gatehouse_password_hash_rejections_total',
+    help: 'Requests answered 503 overloaded because the hashing queue was full.',
+    registers: [registry],
+  });
+  const throttled = new Counter({
+    name: 'gatehouse_signin_throttled_total',
+    help: 'Sign-in attempts refused (429) by the failure throttle, without verifying a password.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   return {
     registry,
     observeHash: (operation, seconds) => hashDuration.observe({ operation }, seconds),
+    countVerification: (result) => verifications.inc({ result }),
+    countHashRejection: () => hashRejections.inc(),
+    countThrottled: (reason) => throttled.inc({ reason }),
+    watchHashPool(pool) {
+      new Gauge({
+        name: 'gatehouse_password_hash_queue_depth',
+        help: 'Password hashes waiting for a free slot.',
+        registers: [registry],
+        collect() {
+          this.set(pool.queued);
+        },
+      });
+      new Gauge({
+        name: 'gatehouse_password_hash_active',
+        help: 'Password hashes being computed now.',
+        registers: [registry],
+        collect() {
+          this.set(pool.active);
+        },
+      });
+    },
   };
 }
 

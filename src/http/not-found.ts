@@ -1,7 +1,7 @@
 // Unknown paths answer 404 not_found; a known path with the wrong method answers 405
 // method_not_allowed with an Allow header (RFC 9110 §15.5.6). Fastify alone answers 404 for both,
 // so the routes are recorded as they are registered and matched here.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import { AppError, sendProblem } from './errors.js';
 
 interface RoutePattern {
@@ -17,7 +17,8 @@ function toPattern(url: string): RegExp {
   return new RegExp(`^${escaped}/?$`);
 }
 
-export function registerNotFound(app: FastifyInstance): void {
+/** Call before any route is registered; `rateLimit`, when given, limits unknown paths too. */
+export function registerNotFound(app: FastifyInstance, rateLimit: preHandlerHookHandler | null): void {
   const routes = new Map<string, RoutePattern>();
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -26,7 +27,7 @@ export function registerNotFound(app: FastifyInstance): void {
     routes.set(route.url, entry);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(rateLimit ? { preHandler: rateLimit } : {}, (request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = new Set<string>();
     for (const route of routes.values()) {

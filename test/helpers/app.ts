@@ -60,6 +60,13 @@ export async function buildTestApp(
       adminUsername: ADMIN.username,
       adminPassword: ADMIN.password,
       rateLimitPerMinute: 0,
+      // Suites sign in often from one address; the throttling suite sets the real limits.
+      signInRateLimitPerMinute: 1_000_000,
+      signInFailuresPerUsernameAndIp: 1_000_000,
+      signInFailuresPerIpPerDay: 1_000_000,
+      signInFailuresPerUsernamePerHour: 1_000_000,
+      // Suites fire 20 requests at once; shedding load is the throttling suite's subject.
+      hashQueueMax: 10_000,
       logLevel: 'info',
       ...overrides,
     },

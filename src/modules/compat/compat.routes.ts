@@ -49,7 +49,7 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
   typed.post(
     '/api/users',
     {
-      config: { auth: 'optional' },
+      config: { auth: 'optional', signIn: 'anonymous' },
       schema: {
         tags: ['origin'],
         summary: 'Create a user from a JSON or form body, or query-string parameters (admin; anyone with open sign-up)',
@@ -77,7 +77,7 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
   typed.get(
     '/api/login',
     {
-      config: { auth: 'none' },
+      config: { auth: 'none', signIn: 'always' },
       schema: {
         tags: ['origin'],
         summary: 'Sign in with HTTP Basic and record the login time',

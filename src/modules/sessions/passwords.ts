@@ -3,6 +3,8 @@
 // other parameters, so sign-in can rehash it. The `test` profile is cheap and only for tests.
 import argon2 from 'argon2';
 import type { PasswordHashProfile } from '../../config.js';
+import { AppError } from '../../http/errors.js';
+import type { HashPool } from './hash-pool.js';
 
 export interface HashParameters {
   memoryCost: number;
@@ -24,27 +26,45 @@ export interface PasswordHasher {
   verify(storedHash: string, password: string): Promise<{ ok: boolean; needsRehash: boolean }>;
   /** Spends the same work as a real verify, for callers that have no stored hash (unknown user). */
   verifyDummy(password: string): Promise<void>;
+  /** A recent typical verify time in ms (moving average), for answers that must take as long. */
+  typicalVerifyMilliseconds(): number;
 }
 
-export async function createPasswordHasher(
-  profile: PasswordHashProfile,
-  observe: (operation: HashOperation, seconds: number) => void = () => {},
-): Promise<PasswordHasher> {
+export interface HasherOptions {
+  /** Bounds how many hashes run and wait at once; without one, every call runs at once. */
+  pool?: HashPool;
+  observe?: (operation: HashOperation, seconds: number) => void;
+  countVerification?: (result: 'match' | 'mismatch' | 'dummy') => void;
+}
+
+export async function createPasswordHasher(profile: PasswordHashProfile, hasherOptions: HasherOptions = {}): Promise<PasswordHasher> {
   const parameters = HASH_PROFILES[profile];
   const options = { type: argon2.argon2id as 2, ...parameters };
+  const observe = hasherOptions.observe ?? (() => {});
+  const pool = hasherOptions.pool;
+  const countVerification = hasherOptions.countVerification ?? (() => {});
+  let typicalVerifyMs = 0;
 
   async function timed<T>(operation: HashOperation, work: () => Promise<T>): Promise<T> {
-    const started = process.hrtime.bigint();
-    try {
-      return await work();
-    } finally {
-      observe(operation, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    const run = async () => {
+      const started = process.hrtime.bigint();
+      try {
+        return await work();
+      } finally {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        observe(operation, seconds);
+        if (operation === 'verify') typicalVerifyMs = typicalVerifyMs === 0 ? seconds * 1000 : typicalVerifyMs * 0.9 + seconds * 100;
+      }
+    };
+    return pool ? pool.run(run) : run();
   }
 
   const hash = (password: string) => timed('hash', () => argon2.hash(password, options));
   // A hash of a random secret made with the live parameters: verifying against it costs the same.
   const dummyHash = await argon2.hash(crypto.randomUUID(), options);
+  const started = process.hrtime.bigint();
+  await argon2.verify(dummyHash, crypto.randomUUID());
+  typicalVerifyMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   return {
     parameters,
@@ -54,14 +74,18 @@ export async function createPasswordHasher(
       let ok = false;
       try {
         ok = await timed('verify', () => argon2.verify(storedHash, password));
-      } catch {
-        // A malformed stored hash verifies nothing.
+        countVerification(ok ? 'match' : 'mismatch');
+      } catch (error) {
+        // A malformed stored hash verifies nothing; a full hashing queue is the caller's 503.
+        if (error instanceof AppError) throw error;
         return { ok: false, needsRehash: false };
       }
       return { ok, needsRehash: ok && argon2.needsRehash(storedHash, options) };
     },
     async verifyDummy(password) {
       await timed('verify', () => argon2.verify(dummyHash, password));
+      countVerification('dummy');
     },
+    typicalVerifyMilliseconds: () => typicalVerifyMs,
   };
 }

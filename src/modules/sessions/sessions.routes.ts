@@ -36,7 +36,7 @@ export function registerSessionsRoutes(app: FastifyInstance, sessions: SessionsS
   typed.post(
     '/v1/sessions',
     {
-      config: { auth: 'none' },
+      config: { auth: 'none', signIn: 'always' },
       schema: {
         tags: ['sessions'],
         summary: 'Sign in with a JSON body, or with a Basic header and no body',

@@ -12,8 +12,10 @@ import type { LoginsRepository } from '../logins/logins.repository.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { normalizeUsername } from '../users/users.service.js';
 import { type Caller, toUserView, type UserView } from '../users/users.view.js';
+import type { BasicAuthCache } from './basic-cache.js';
 import type { PasswordHasher } from './passwords.js';
 import type { SessionsRepository } from './sessions.repository.js';
+import type { SignInThrottle } from './throttle.js';
 import type { TokenIssuer } from './tokens.js';
 
 export type LoginMethod = 'password' | 'basic';
@@ -39,6 +41,9 @@ export interface SessionsServiceDeps {
   logins: LoginsRepository;
   hasher: PasswordHasher;
   tokens: TokenIssuer;
+  throttle: SignInThrottle;
+  basicCache: BasicAuthCache;
+  onThrottled: () => void;
   /** Reports a failure of background work (last_seen_at writes) that no request waits for. */
   onBackgroundError: (error: unknown) => void;
 }
@@ -50,7 +55,7 @@ function hashRefreshToken(token: string): string {
 }
 
 export function createSessionsService(deps: SessionsServiceDeps) {
-  const { db, config, users, sessions, logins, hasher, tokens } = deps;
+  const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache } = deps;
   // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
   const lastSeenWrites = new Map<string, number>();
 
@@ -68,8 +73,10 @@ export function createSessionsService(deps: SessionsServiceDeps) {
 
   /**
    * Checks a username and password. Unknown user, wrong password and disabled user all return
-   * null after the same argon2id work. A failure against a known user is recorded as a login
-   * event on every path (an ordinary Basic request too); successes only where it is a sign-in.
+   * null after the same work: one throttle charge, one argon2id verify (against a dummy hash for
+   * an unknown user) and one failure event (with no user for an unknown username). A success is
+   * recorded by the caller, where it is a sign-in. A blocked attempt is a 429 that verifies
+   * nothing but takes as long as a verify would, so its timing tells nothing either.
    */
   async function verifyCredentials(
     rawUsername: string,
@@ -77,14 +84,25 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     method: LoginMethod,
     context: ClientContext,
   ): Promise<UserRow | null> {
-    const user = await users.findByUsername(normalizeUsername(rawUsername));
-    if (!user) {
-      await hasher.verifyDummy(password);
-      return null;
+    const started = Date.now();
+    let attempt: Awaited<ReturnType<SignInThrottle['begin']>>;
+    try {
+      attempt = await throttle.begin(rawUsername, context.ip ?? 'unknown');
+    } catch (error) {
+      deps.onThrottled();
+      const remaining = hasher.typicalVerifyMilliseconds() - (Date.now() - started);
+      if (remaining > 0) await new Promise((resolve) => setTimeout(resolve, remaining));
+      throw error;
     }
-    const { ok, needsRehash } = await hasher.verify(user.password_hash, password);
-    if (!ok || user.status !== 'active') {
-      await logins.insert(loginEvent(user.id, false, method, context, nowIso()));
+    const user = await users.findByUsername(normalizeUsername(rawUsername));
+    let ok = false;
+    let needsRehash = false;
+    if (user) ({ ok, needsRehash } = await hasher.verify(user.password_hash, password));
+    else await hasher.verifyDummy(password);
+    const success = ok && user?.status === 'active';
+    await attempt.finish(success);
+    if (!success || !user) {
+      await logins.insert(loginEvent(user?.id ?? null, false, method, context, nowIso()));
       return null;
     }
     if (needsRehash) {
@@ -184,10 +202,24 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       await sessions.revoke(sessionId, nowIso());
     },
 
-    /** An ordinary Basic-authenticated request: not a sign-in, so only last_seen_at moves. */
+    /**
+     * An ordinary Basic-authenticated request: not a sign-in, so only last_seen_at moves. A
+     * credential verified in the last few seconds is taken from the cache, without a hash, while
+     * the user is still active and its stored hash is still the one it was verified against.
+     */
     async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
+      const cached = basicCache.lookup(username, password);
+      if (cached) {
+        const user = await users.findById(cached.userId);
+        if (user?.status === 'active' && user.password_hash === cached.passwordHash) {
+          touchLastSeen(user);
+          return { user, method: 'basic', sessionId: null };
+        }
+        basicCache.forget(username, password);
+      }
       const user = await verifyCredentials(username, password, 'basic', context);
       if (!user) return null;
+      basicCache.remember(username, password, user.id, user.password_hash);
       touchLastSeen(user);
       return { user, method: 'basic', sessionId: null };
     },

@@ -25,7 +25,7 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
   typed.post(
     '/v1/users',
     {
-      config: { auth: 'optional' },
+      config: { auth: 'optional', signIn: 'anonymous' },
       schema: {
         tags: ['users'],
         summary: 'Create a user (admin; anyone when open sign-up is enabled)',

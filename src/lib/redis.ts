@@ -1,0 +1,24 @@
+// The Redis connection (optional: REDIS_URL). Commands never queue while Redis is away and time
+// out after half a second, so a lost Redis costs callers a fast error, never a hung request; the
+// client keeps reconnecting in the background.
+import { Redis } from 'ioredis';
+
+export function createRedis(url: string, onError: (error: Error) => void): Redis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 500,
+    connectTimeout: 1_000,
+    retryStrategy: () => 1_000,
+    lazyConnect: false,
+  });
+  let lastReported = 0;
+  redis.on('error', (error: Error) => {
+    // Reconnection attempts fail once a second while Redis is away: report at most once a minute.
+    if (Date.now() - lastReported > 60_000) {
+      lastReported = Date.now();
+      onError(error);
+    }
+  });
+  return redis;
+}
