@@ -56,6 +56,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       redis,
       keyPrefix: config.redisKeyPrefix,
       logger,
+      onSlowed: () => metrics.countThrottled('slowed'),
       limits: {
         failuresPerUsernameAndIp: config.signInFailuresPerUsernameAndIp,
         failuresPerUsernameAndIpWindowSeconds: config.signInFailureWindowSeconds,

@@ -10,7 +10,7 @@ export interface Metrics {
   /** One password verification finished (the throttling tests count these). */
   countVerification(result: 'match' | 'mismatch' | 'dummy'): void;
   countHashRejection(): void;
-  countThrottled(reason: 'blocked'): void;
+  countThrottled(reason: 'blocked' | 'slowed'): void;
   /** Reports the hashing pool's queue as gauges, read at scrape time. */
   watchHashPool(pool: { readonly active: number; readonly queued: number }): void;
 }
@@ -38,7 +38,7 @@ export function createMetrics(): Metrics {
   });
   const throttled = new Counter({
     name: 'gatehouse_signin_throttled_total',
-    help: 'Sign-in attempts refused (429) by the failure throttle, without verifying a password.',
+    help: 'Sign-in attempts throttled: blocked (429, no password verified) or slowed (verified after a wait).',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -124,6 +124,7 @@ export function createSignInThrottle(options: {
   redis: Redis | null;
   keyPrefix: string;
   limits?: ThrottleLimits;
+  onSlowed?: () => void;
   logger: Logger;
 }): SignInThrottle {
   const limits = options.limits ?? DEFAULT_THROTTLE_LIMITS;
@@ -170,7 +171,10 @@ export function createSignInThrottle(options: {
       if (userIpCharge.over) throw blocked(userIpCharge.msBeforeNext);
       const userCharge = await byUsername.consume(user);
       if (wasUsable && health.usable()) health.succeeded();
-      if (userCharge.over) await new Promise((resolve) => setTimeout(resolve, limits.slowdownMilliseconds));
+      if (userCharge.over) {
+        options.onSlowed?.();
+        await new Promise((resolve) => setTimeout(resolve, limits.slowdownMilliseconds));
+      }
       return {
         async finish(success) {
           if (!success) return;
