@@ -58,6 +58,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
   const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache } = deps;
   // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
   const lastSeenWrites = new Map<string, number>();
+  // Moving average of a failed sign-in's duration: a blocked attempt takes as long.
+  let typicalFailureMs = 0;
 
   function loginEvent(userId: string | null, success: boolean, method: LoginMethod, context: ClientContext, at: string) {
     return {
@@ -76,7 +78,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
    * null after the same work: one throttle charge, one argon2id verify (against a dummy hash for
    * an unknown user) and one failure event (with no user for an unknown username). A success is
    * recorded by the caller, where it is a sign-in. A blocked attempt is a 429 that verifies
-   * nothing but takes as long as a verify would, so its timing tells nothing either.
+   * nothing but takes as long as a failed attempt typically does, so its timing tells nothing either.
    */
   async function verifyCredentials(
     rawUsername: string,
@@ -84,13 +86,13 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     method: LoginMethod,
     context: ClientContext,
   ): Promise<UserRow | null> {
-    const started = Date.now();
+    const started = performance.now();
     let attempt: Awaited<ReturnType<SignInThrottle['begin']>>;
     try {
       attempt = await throttle.begin(rawUsername, context.ip ?? 'unknown');
     } catch (error) {
       deps.onThrottled();
-      const remaining = hasher.typicalVerifyMilliseconds() - (Date.now() - started);
+      const remaining = (typicalFailureMs || hasher.typicalVerifyMilliseconds()) - (performance.now() - started);
       if (remaining > 0) await new Promise((resolve) => setTimeout(resolve, remaining));
       throw error;
     }
@@ -103,6 +105,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     await attempt.finish(success);
     if (!success || !user) {
       await logins.insert(loginEvent(user?.id ?? null, false, method, context, nowIso()));
+      const elapsed = performance.now() - started;
+      typicalFailureMs = typicalFailureMs === 0 ? elapsed : typicalFailureMs * 0.95 + elapsed * 0.05;
       return null;
     }
     if (needsRehash) {
