@@ -380,6 +380,34 @@ for (const { target, skip } of await targets()) {
       assert.equal(response.statusCode, 201, response.body);
       assert.deepEqual([...response.json().roles].sort(), ['admin', 'user']);
     });
+
+    test('ASVS 2.2.1: an anonymous sign-up with a taken username or email looks created but changes nothing', async () => {
+      const existing = await t.createUser();
+      const takenUsername = newUserBody({ username: existing.username.toUpperCase() });
+      const takenEmail = newUserBody({ email: existing.email });
+      const fresh = newUserBody();
+      const responses = await Promise.all([takenUsername, takenEmail, fresh].map((body) => call(t, 'POST', '/v1/users', undefined, body)));
+      for (const response of responses) {
+        assert.equal(response.statusCode, 201, response.body);
+        assertUserRepresentation(response.json());
+        assert.equal(response.headers.location, `/v1/users/${response.json().id}`);
+      }
+      // Only the fresh one exists; the existing account is untouched and keeps its password.
+      assert.deepEqual(await idsMatching(t, { q: existing.username }), [existing.id]);
+      assert.equal((await readUser(t, existing.id)).email, existing.email);
+      assert.equal((await call(t, 'GET', `/v1/users/${responses[0]?.json().id}`, t.adminBasic)).statusCode, 404);
+      assert.equal((await call(t, 'GET', `/v1/users/${responses[1]?.json().id}`, t.adminBasic)).statusCode, 404);
+      assert.equal((await call(t, 'GET', `/v1/users/${responses[2]?.json().id}`, t.adminBasic)).statusCode, 200);
+      await t.signIn(existing.username, existing.password);
+      const impostor = await call(t, 'POST', '/v1/sessions', undefined, { username: existing.username, password: takenUsername.password });
+      assertUnauthorized(impostor);
+    });
+
+    test('an admin still learns that a username is taken (409)', async () => {
+      const existing = await t.createUser();
+      const response = await call(t, 'POST', '/v1/users', t.adminBasic, newUserBody({ username: existing.username }));
+      assertProblem(response, 409, 'username_taken');
+    });
   });
 
   describe(`GET /v1/users on ${target}`, { skip }, () => {

@@ -143,7 +143,12 @@ export function createUsersService(deps: UsersServiceDeps) {
       try {
         await users.insert(row);
       } catch (error) {
-        throw conflict(error) ?? error;
+        const taken = conflict(error);
+        // Open sign-up must not tell an anonymous caller which usernames and emails exist (ASVS
+        // 2.2.1, OWASP API2): a taken one answers like a creation, after the same hashing work,
+        // but nothing is stored. Signing in with it then fails like any wrong password.
+        if (taken && !admin) return toUserView(row);
+        throw taken ?? error;
       }
       return toUserView(row);
     },
