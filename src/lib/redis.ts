@@ -1,6 +1,8 @@
 // The Redis connection (optional: REDIS_URL). Commands never queue while Redis is away and time
 // out after half a second, so a lost Redis costs callers a fast error, never a hung request; the
-// client keeps reconnecting in the background.
+// client keeps reconnecting in the background. A connection that stops answering (a hung server, a
+// network that drops packets) is closed after a second, so that callers fail fast from then on
+// instead of each waiting out the command timeout.
 import { Redis } from 'ioredis';
 
 export function createRedis(url: string, onError: (error: Error) => void): Redis {
@@ -8,6 +10,7 @@ export function createRedis(url: string, onError: (error: Error) => void): Redis
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: 500,
+    socketTimeout: 1_000,
     connectTimeout: 1_000,
     retryStrategy: () => 1_000,
     lazyConnect: false,
