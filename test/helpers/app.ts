@@ -79,10 +79,19 @@ export async function buildTestApp(
     },
   });
   const logger = createLogger(config, sink);
-  const services = await createServices(config, logger);
-  await ensureFirstAdmin(services);
-  const app = await buildApp(services, logger);
-  await app.ready();
+  let services: Services | null = null;
+  let app: FastifyInstance;
+  try {
+    services = await createServices(config, logger);
+    await ensureFirstAdmin(services);
+    app = await buildApp(services, logger);
+    await app.ready();
+  } catch (error) {
+    // A setup that fails must not leave its database behind on the shared server.
+    await services?.close().catch(() => {});
+    if (!options.keepDatabase && !options.database) await database.drop().catch(() => {});
+    throw error;
+  }
   const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   const adminBasic = basic(ADMIN.username, ADMIN.password);
 
