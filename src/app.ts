@@ -4,12 +4,12 @@
 
 import { randomUUID } from 'node:crypto';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './http/auth.js';
 import { AppError, errorHandler } from './http/errors.js';
@@ -71,15 +71,19 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   registerRequestMetrics(app, services.metrics);
 
   // Sign-in and sign-up routes (config.signIn) get their own, stricter limit, which stays on when
-  // the general limit is off. This hook must run before the rate limiter's own onRoute hook.
+  // the general limit is off. On a sign-up route a caller with credentials (an admin creating
+  // users) is not signing up: it is counted apart, under the general limit.
+  // This hook must run before the rate limiter's own onRoute hook.
   app.addHook('onRoute', (route) => {
     const signIn = route.config?.signIn;
     if (route.config && signIn) {
+      const withCredentials = (request: FastifyRequest) => signIn === 'anonymous' && request.headers.authorization !== undefined;
       route.config.rateLimit = {
-        max: config.signInRateLimitPerMinute,
+        max: (request) => (withCredentials(request) ? config.rateLimitPerMinute : config.signInRateLimitPerMinute),
         timeWindow: 60_000,
         groupId: 'signin',
-        ...(signIn === 'anonymous' ? { allowList: (request) => request.headers.authorization !== undefined } : {}),
+        keyGenerator: (request) => `${normalizeIP(request.ip)}${withCredentials(request) ? ':with-credentials' : ''}`,
+        ...(config.rateLimitPerMinute === 0 ? { allowList: withCredentials } : {}),
       };
     }
   });

@@ -49,8 +49,10 @@ export function clientContext(request: FastifyRequest): ClientContext {
 
 export function registerAuth(app: FastifyInstance, sessions: SessionsService): void {
   app.decorateRequest('caller', null);
-  // onRequest: before the body is read, so an unauthenticated caller costs no parsing or validation.
-  app.addHook('onRequest', async (request) => {
+  // preParsing: before the body is read, so an unauthenticated caller costs no parsing or validation,
+  // and after the rate limits (route onRequest hooks), so a 401 counts and a limited caller's
+  // password is never verified.
+  app.addHook('preParsing', async (request) => {
     const requirement = request.routeOptions.config?.auth ?? 'none';
     if (requirement === 'none') return;
     const credentials = parseAuthorization(request.headers.authorization);

@@ -99,8 +99,14 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     const user = await users.findByUsername(normalizeUsername(rawUsername));
     let ok = false;
     let needsRehash = false;
-    if (user) ({ ok, needsRehash } = await hasher.verify(user.password_hash, password));
-    else await hasher.verifyDummy(password);
+    try {
+      if (user) ({ ok, needsRehash } = await hasher.verify(user.password_hash, password));
+      else await hasher.verifyDummy(password);
+    } catch (error) {
+      // Shed (503 overloaded) before any password was checked: not a failed attempt.
+      await attempt.cancel();
+      throw error;
+    }
     const success = ok && user?.status === 'active';
     await attempt.finish(success);
     if (!success || !user) {

@@ -32,6 +32,8 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
 export interface SignInAttempt {
   /** Call once the password was checked: a success clears and refunds the counters. */
   finish(success: boolean): Promise<void>;
+  /** Call when no password could be checked (503 overloaded): refunds the charge, as nothing failed. */
+  cancel(): Promise<void>;
 }
 
 export interface SignInThrottle {
@@ -179,6 +181,9 @@ export function createSignInThrottle(options: {
         async finish(success) {
           if (!success) return;
           await Promise.all([byUsernameAndIp.delete(userIp), byIp.reward(ip), byUsername.reward(user)]);
+        },
+        async cancel() {
+          await Promise.all([byUsernameAndIp.reward(userIp), byIp.reward(ip), byUsername.reward(user)]);
         },
       };
     },
