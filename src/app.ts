@@ -18,6 +18,7 @@ import { registerNotFound } from './http/not-found.js';
 import { ProblemSchema } from './http/schemas.js';
 import { registerCors, registerJsonParser, registerSecurityHeaders } from './http/security.js';
 import { registerCompatRoutes } from './modules/compat/compat.routes.js';
+import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerOpsRoutes } from './modules/ops/ops.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
@@ -25,7 +26,7 @@ import type { Services } from './services.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
-const LOGIN_EVENT_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 function validators() {
   // Bodies are taken as sent (no type coercion, unknown fields rejected, not stripped);
@@ -121,6 +122,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   registerOpsRoutes(app, services.database.db, services.metrics);
   registerUsersRoutes(app, services.users);
   registerSessionsRoutes(app, services.sessions, services.tokens);
+  registerEventsRoutes(app, services.eventsRepository, config.eventSource);
   // Form bodies only in the origin's scope (POST /api/users): /v1 stays JSON-only, so a cross-site
   // HTML form (no CORS preflight) never reaches it.
   await app.register(async (origin) => {
@@ -128,13 +130,18 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     registerCompatRoutes(origin, services.users, services.sessions);
   });
 
+  // Hourly housekeeping: old login events, and old events (published ones; every one without a
+  // broker, where the feed is their only reader).
   const pruneTimer = setInterval(() => {
-    const before = new Date(Date.now() - config.loginEventRetentionDays * 86_400_000).toISOString();
-    services.loginsRepository
-      .deleteOlderThan(before)
-      .then((deleted) => deleted > 0 && app.log.info({ deleted }, 'pruned old login events'))
-      .catch((error) => app.log.warn({ err: error }, 'pruning login events failed'));
-  }, LOGIN_EVENT_PRUNE_INTERVAL_MS);
+    const loginsBefore = new Date(Date.now() - config.loginEventRetentionDays * 86_400_000).toISOString();
+    const eventsBefore = new Date(Date.now() - config.eventRetentionDays * 86_400_000).toISOString();
+    Promise.all([
+      services.loginsRepository.deleteOlderThan(loginsBefore),
+      services.eventsRepository.deleteOlderThan(eventsBefore, config.amqpUrl === null),
+    ])
+      .then(([logins, events]) => (logins > 0 || events > 0) && app.log.info({ logins, events }, 'pruned old login events and events'))
+      .catch((error) => app.log.warn({ err: error }, 'pruning failed'));
+  }, PRUNE_INTERVAL_MS);
   pruneTimer.unref();
   app.addHook('onClose', async () => clearInterval(pruneTimer));
 

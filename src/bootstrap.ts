@@ -7,6 +7,7 @@ import { nowIso } from './lib/time.js';
 import { assertPasswordPolicy } from './modules/users/password-policy.js';
 import { encodeRoles } from './modules/users/users.repository.js';
 import { normalizeUsername } from './modules/users/users.service.js';
+import { toUserView } from './modules/users/users.view.js';
 import type { Services } from './services.js';
 
 export interface BootstrapResult {
@@ -23,19 +24,23 @@ export async function ensureFirstAdmin(services: Services): Promise<BootstrapRes
   const password = config.adminPassword ?? (generatedPassword as string);
   assertPasswordPolicy(password, username, 'GATEHOUSE_ADMIN_PASSWORD');
   const now = nowIso();
+  const row = {
+    id: uuidv7(),
+    username,
+    email: `${username}@localhost`,
+    display_name: 'Administrator',
+    roles: encodeRoles(['admin', 'user']),
+    status: 'active' as const,
+    password_hash: await hasher.hash(password),
+    created_at: now,
+    updated_at: now,
+    last_login_at: null,
+    last_seen_at: null,
+  };
   try {
-    await usersRepository.insert({
-      id: uuidv7(),
-      username,
-      email: `${username}@localhost`,
-      display_name: 'Administrator',
-      roles: encodeRoles(['admin', 'user']),
-      status: 'active',
-      password_hash: await hasher.hash(password),
-      created_at: now,
-      updated_at: now,
-      last_login_at: null,
-      last_seen_at: null,
+    await services.database.db.transaction().execute(async (trx) => {
+      await usersRepository.insert(row, trx);
+      await services.events.record(trx, 'user.created', row.id, { user: toUserView(row) });
     });
   } catch (error) {
     // Another instance starting at the same moment created it first: its password is the one.

@@ -20,6 +20,7 @@ Usage:
   gatehouse users set-password USERNAME [--password P]
   gatehouse users disable USERNAME
   gatehouse keys rotate                 add a new token-signing key; the previous one still verifies
+  gatehouse relay                       run only the event relay (needs AMQP_URL), until SIGTERM
   gatehouse help
 
 Without --password, the password is read from standard input (one line), so that it stays out of
@@ -149,6 +150,22 @@ async function run(argv: string[]): Promise<void> {
     case 'users':
       await usersCommand(rest);
       return;
+    case 'relay': {
+      const config = loadConfig();
+      if (!config.amqpUrl) throw new UsageError('gatehouse relay needs AMQP_URL');
+      const logger = createLogger(config);
+      const services = await createServices(config, logger);
+      const relay = services.relay;
+      if (!relay) throw new UsageError('gatehouse relay needs AMQP_URL');
+      relay.start();
+      logger.info({ exchange: config.amqpExchange }, 'event relay running');
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await services.close();
+      return;
+    }
     case 'keys':
       if (rest[0] !== 'rotate') throw new UsageError('the keys command is: gatehouse keys rotate');
       process.stdout.write(`new signing key ${await withServices((s) => s.tokens.rotate())}\n`);

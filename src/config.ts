@@ -38,6 +38,11 @@ export interface Config {
   hashQueueMax: number;
   basicAuthCacheSeconds: number;
   jsonMaxDepth: number;
+  amqpUrl: string | null;
+  amqpExchange: string;
+  eventSource: string;
+  eventRetentionDays: number;
+  relayEnabled: boolean;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -98,6 +103,12 @@ const databaseUrl: Parser<string> = (raw) => {
 const redisUrl: Parser<string | null> = (raw) => {
   if (raw === '') return null;
   if (!/^rediss?:\/\/.+/.test(raw)) throw new SettingError('must be redis://HOST:PORT[/DB] or rediss://…');
+  return raw;
+};
+
+const amqpUrl: Parser<string | null> = (raw) => {
+  if (raw === '') return null;
+  if (!/^amqps?:\/\/.+/.test(raw)) throw new SettingError('must be amqp://USER:PASSWORD@HOST:PORT[/VHOST] or amqps://…');
   return raw;
 };
 
@@ -304,6 +315,35 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     '20',
     'Deepest nesting accepted in a JSON body (400 beyond).',
     integer(2, 1000),
+  ),
+  amqpUrl: s(
+    'AMQP_URL',
+    'amqpUrl',
+    null,
+    'RabbitMQ: events are relayed there; unset: events are only in the outbox and the feed.',
+    amqpUrl,
+  ),
+  amqpExchange: s(
+    'AMQP_EXCHANGE',
+    'amqpExchange',
+    'gatehouse.events',
+    'The durable topic exchange events are published to (routing key = type).',
+    text,
+  ),
+  eventSource: s('GATEHOUSE_EVENT_SOURCE', 'eventSource', '/gatehouse', 'The CloudEvents `source` of every event.', text),
+  eventRetentionDays: s(
+    'GATEHOUSE_EVENT_RETENTION_DAYS',
+    'eventRetentionDays',
+    '7',
+    'Published events (all events, without a broker) older than this are deleted (hourly).',
+    integer(1, 36_500),
+  ),
+  relayEnabled: s(
+    'GATEHOUSE_RELAY_ENABLED',
+    'relayEnabled',
+    'true',
+    'Run the event relay inside `serve` (with AMQP_URL); `false` when `gatehouse relay` runs apart.',
+    boolean,
   ),
 };
 

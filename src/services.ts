@@ -8,6 +8,9 @@ import { createDatabase, type DatabaseHandle } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { createRedis } from './lib/redis.js';
+import { createEventRecorder, type EventRecorder } from './modules/events/events.js';
+import { createEventsRepository, type EventsRepository } from './modules/events/events.repository.js';
+import { createRelay, type Relay } from './modules/events/relay.js';
 import { createLoginsRepository, type LoginsRepository } from './modules/logins/logins.repository.js';
 import { createBasicAuthCache } from './modules/sessions/basic-cache.js';
 import { createHashPool } from './modules/sessions/hash-pool.js';
@@ -28,6 +31,10 @@ export interface Services {
   throttle: SignInThrottle;
   /** The shared Redis connection, when REDIS_URL is set. */
   redis: Redis | null;
+  eventsRepository: EventsRepository;
+  events: EventRecorder;
+  /** The outbox relay, when AMQP_URL is set; `serve` or `gatehouse relay` starts it. */
+  relay: Relay | null;
   usersRepository: UsersRepository;
   loginsRepository: LoginsRepository;
   users: UsersService;
@@ -67,10 +74,26 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
     });
     const tokens = createTokenIssuer(database.db, config);
     await tokens.init();
+    const eventsRepository = createEventsRepository(database.db);
+    const relay = config.amqpUrl
+      ? createRelay({
+          db: database.db,
+          dialect: database.dialect,
+          events: eventsRepository,
+          amqpUrl: config.amqpUrl,
+          exchange: config.amqpExchange,
+          source: config.eventSource,
+          logger,
+          onPublished: metrics.countPublished,
+          onPublishFailed: metrics.countPublishFailure,
+        })
+      : null;
+    metrics.watchOutbox(() => eventsRepository.pendingStats());
+    const events = createEventRecorder(eventsRepository, () => relay?.wake());
     const usersRepository = createUsersRepository(database.db);
     const sessionsRepository = createSessionsRepository(database.db);
     const loginsRepository = createLoginsRepository(database.db);
-    const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher };
+    const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher, events };
     return {
       config,
       database,
@@ -79,6 +102,9 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       tokens,
       throttle,
       redis,
+      eventsRepository,
+      events,
+      relay,
       usersRepository,
       loginsRepository,
       users: createUsersService({ ...common, dialect: database.dialect, config }),
@@ -92,6 +118,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
         onBackgroundError: (error) => logger.warn({ err: error }, 'background write failed'),
       }),
       async close() {
+        await relay?.stop();
         await database.destroy();
         if (redis) await redis.quit().catch(() => redis.disconnect());
       },

@@ -1,5 +1,6 @@
 // Row types of every table, as Kysely sees them. Timestamps are written as RFC 3339 strings;
 // PostgreSQL (timestamptz) reads them back as Date, SQLite (text) as string: toIso() evens that out.
+import type { Generated } from 'kysely';
 export type Timestamp = string | Date;
 
 export interface UsersTable {
@@ -54,12 +55,24 @@ export interface SigningKeysTable {
   retired_at: Timestamp | null;
 }
 
+export interface OutboxEventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  subject: string;
+  time: Timestamp;
+  /** The CloudEvent's `data`, as JSON text. */
+  data: string;
+  published_at: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   login_events: LoginEventsTable;
   signing_keys: SigningKeysTable;
+  outbox_events: OutboxEventsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

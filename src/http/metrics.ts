@@ -11,6 +11,10 @@ export interface Metrics {
   countVerification(result: 'match' | 'mismatch' | 'dummy'): void;
   countHashRejection(): void;
   countThrottled(reason: 'blocked' | 'slowed'): void;
+  countPublished(count: number): void;
+  countPublishFailure(): void;
+  /** Reports the outbox lag (pending count, oldest pending age) as gauges, read at scrape time. */
+  watchOutbox(stats: () => Promise<{ count: number; oldest: string | Date | null }>): void;
   /** Reports the hashing pool's queue as gauges, read at scrape time. */
   watchHashPool(pool: { readonly active: number; readonly queued: number }): void;
 }
@@ -42,8 +46,42 @@ export function createMetrics(): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
+  const published = new Counter({
+    name: 'gatehouse_events_published_total',
+    help: 'Events published to the broker and confirmed by it.',
+    registers: [registry],
+  });
+  const publishFailures = new Counter({
+    name: 'gatehouse_events_publish_failures_total',
+    help: 'Relay batches that failed (broker unreachable, or a publish not confirmed); they are retried.',
+    registers: [registry],
+  });
   return {
     registry,
+    countPublished: (count) => published.inc(count),
+    countPublishFailure: () => publishFailures.inc(),
+    watchOutbox(stats) {
+      // One query serves both gauges: the count's collect refreshes the age, both read at scrape.
+      let oldestAgeSeconds = 0;
+      new Gauge({
+        name: 'gatehouse_outbox_pending_events',
+        help: 'Events recorded but not yet confirmed by the broker.',
+        registers: [registry],
+        async collect() {
+          const { count, oldest } = await stats().catch(() => ({ count: Number.NaN, oldest: null }));
+          oldestAgeSeconds = oldest === null ? 0 : Math.max(0, (Date.now() - new Date(oldest).getTime()) / 1000);
+          this.set(count);
+        },
+      });
+      new Gauge({
+        name: 'gatehouse_outbox_oldest_pending_age_seconds',
+        help: 'Age of the oldest event not yet confirmed by the broker (0 when none).',
+        registers: [registry],
+        collect() {
+          this.set(oldestAgeSeconds);
+        },
+      });
+    },
     observeHash: (operation, seconds) => hashDuration.observe({ operation }, seconds),
     countVerification: (result) => verifications.inc({ result }),
     countHashRejection: () => hashRejections.inc(),

@@ -1,7 +1,9 @@
 // The ordered list of migrations. Add new files here; never edit one that has landed.
 import type { Migration } from 'kysely';
 import * as createCoreTables from './202611280500_create_core_tables.js';
+import * as createOutboxEvents from './202611280600_create_outbox_events.js';
 
 export const migrations: Record<string, Migration> = {
   '202611280500_create_core_tables': createCoreTables,
+  '202611280600_create_outbox_events': createOutboxEvents,
 };

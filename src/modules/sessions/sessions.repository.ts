@@ -62,16 +62,32 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .execute();
     },
 
-    async revoke(sessionId: string, at: string, trx: Executor = db): Promise<void> {
-      await trx.updateTable('sessions').set({ revoked_at: at }).where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
+    /** Revokes one session; true when it was live until now. */
+    async revoke(sessionId: string, at: string, trx: Executor = db): Promise<boolean> {
+      const result = await trx
+        .updateTable('sessions')
+        .set({ revoked_at: at })
+        .where('id', '=', sessionId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
 
-    /** Revokes every live session of a user, except one (the caller's own) when given. */
-    async revokeAllForUser(userId: string, at: string, exceptSessionId: string | null, trx: Executor = db): Promise<number> {
-      let update = trx.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-      if (exceptSessionId) update = update.where('id', '!=', exceptSessionId);
-      const result = await update.executeTakeFirst();
-      return Number(result.numUpdatedRows);
+    /** Revokes every live session of a user, except one (the caller's own) when given; their ids. */
+    async revokeAllForUser(userId: string, at: string, exceptSessionId: string | null, trx: Executor = db): Promise<string[]> {
+      let select = trx.selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null);
+      if (exceptSessionId) select = select.where('id', '!=', exceptSessionId);
+      const ids = (await select.execute()).map((row) => row.id);
+      if (ids.length > 0) {
+        await trx.updateTable('sessions').set({ revoked_at: at }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+      }
+      return ids;
+    },
+
+    /** Ids of a user's live sessions (they end with the user when it is deleted). */
+    async liveIdsForUser(userId: string, trx: Executor = db): Promise<string[]> {
+      const rows = await trx.selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+      return rows.map((row) => row.id);
     },
   };
 }

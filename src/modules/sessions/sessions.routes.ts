@@ -98,7 +98,7 @@ export function registerSessionsRoutes(app: FastifyInstance, sessions: SessionsS
       if (!caller.sessionId) {
         throw AppError.invalid([{ field: 'authorization', message: 'Basic authentication has no session; send the Bearer token' }]);
       }
-      await sessions.revoke(caller.sessionId);
+      await sessions.revoke(caller.user.id, caller.sessionId);
       return reply.code(204).send(null);
     },
   );

@@ -8,6 +8,7 @@ import type { Database } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import { randomToken, uuidv7 } from '../../lib/ids.js';
 import { addSeconds, nowIso } from '../../lib/time.js';
+import type { EventRecorder } from '../events/events.js';
 import type { LoginsRepository } from '../logins/logins.repository.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { normalizeUsername } from '../users/users.service.js';
@@ -44,6 +45,7 @@ export interface SessionsServiceDeps {
   throttle: SignInThrottle;
   basicCache: BasicAuthCache;
   onThrottled: () => void;
+  events: EventRecorder;
   /** Reports a failure of background work (last_seen_at writes) that no request waits for. */
   onBackgroundError: (error: unknown) => void;
 }
@@ -55,7 +57,7 @@ function hashRefreshToken(token: string): string {
 }
 
 export function createSessionsService(deps: SessionsServiceDeps) {
-  const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache } = deps;
+  const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache, events } = deps;
   // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
   const lastSeenWrites = new Map<string, number>();
   // Moving average of a failed sign-in's duration: a blocked attempt takes as long.
@@ -123,6 +125,15 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     return user;
   }
 
+  /** Ends a session and records session.revoked, once, in one transaction. */
+  async function revokeSession(userId: string, sessionId: string, reason: string): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      if (await sessions.revoke(sessionId, nowIso(), trx)) {
+        await events.record(trx, 'session.revoked', userId, { session_id: sessionId, reason });
+      }
+    });
+  }
+
   async function issuePair(user: UserRow, sessionId: string, refreshToken: string): Promise<TokenPair> {
     return {
       access_token: await tokens.signAccessToken({ userId: user.id, sessionId }),
@@ -166,6 +177,11 @@ export function createSessionsService(deps: SessionsServiceDeps) {
         );
         await users.recordLogin(user.id, now, trx);
         await logins.insert(loginEvent(user.id, true, method, context, now), trx);
+        await events.record(trx, 'session.created', user.id, {
+          session_id: sessionId,
+          method,
+          expires_at: addSeconds(now, config.sessionTtlSeconds),
+        });
       });
       const fresh = (await users.findById(user.id)) ?? user;
       return issuePair(fresh, sessionId, refreshToken);
@@ -191,7 +207,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
         const found = await sessions.findRefreshToken(tokenHash, trx);
         if (!found || found.revoked_at !== null || new Date(found.expires_at).getTime() <= Date.now()) return null;
         if (found.used_at !== null || !(await sessions.markRefreshTokenUsed(tokenHash, now, trx))) {
-          return { reused: true as const, sessionId: found.session_id };
+          return { reused: true as const, sessionId: found.session_id, userId: found.user_id };
         }
         const user = await users.findById(found.user_id, trx);
         if (user?.status !== 'active') return null;
@@ -202,14 +218,14 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       if (!outcome) throw AppError.unauthorized();
       if (outcome.reused) {
         // Someone holds a token that was already rotated: end the session for everybody.
-        await sessions.revoke(outcome.sessionId, now);
+        await revokeSession(outcome.userId, outcome.sessionId, 'refresh_token_reused');
         throw AppError.unauthorized();
       }
       return issuePair(outcome.user, outcome.sessionId, outcome.next);
     },
 
-    async revoke(sessionId: string): Promise<void> {
-      await sessions.revoke(sessionId, nowIso());
+    async revoke(userId: string, sessionId: string): Promise<void> {
+      await revokeSession(userId, sessionId, 'signed_out');
     },
 
     /**

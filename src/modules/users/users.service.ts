@@ -8,11 +8,20 @@ import { AppError, type FieldError } from '../../http/errors.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { uuidv7 } from '../../lib/ids.js';
 import { nowIso, toIso } from '../../lib/time.js';
+import type { EventRecorder } from '../events/events.js';
 import type { LoginsRepository } from '../logins/logins.repository.js';
 import type { PasswordHasher } from '../sessions/passwords.js';
 import type { SessionsRepository } from '../sessions/sessions.repository.js';
 import { assertPasswordPolicy } from './password-policy.js';
-import { encodeRoles, type Role, type UserListQuery, type UserRow, type UserSort, type UsersRepository } from './users.repository.js';
+import {
+  type Executor,
+  encodeRoles,
+  type Role,
+  type UserListQuery,
+  type UserRow,
+  type UserSort,
+  type UsersRepository,
+} from './users.repository.js';
 import { type Caller, isAdmin, toUserView, type UserView } from './users.view.js';
 
 const USERNAME = /^[a-z0-9._-]{3,32}$/;
@@ -56,6 +65,7 @@ export interface UsersServiceDeps {
   sessions: SessionsRepository;
   logins: LoginsRepository;
   hasher: PasswordHasher;
+  events: EventRecorder;
 }
 
 export function normalizeUsername(raw: string): string {
@@ -100,7 +110,12 @@ function parseTime(field: string, value: string | undefined, errors: FieldError[
 }
 
 export function createUsersService(deps: UsersServiceDeps) {
-  const { db, users, sessions, logins, hasher } = deps;
+  const { db, users, sessions, logins, hasher, events } = deps;
+
+  /** session.revoked for each session a change ended, in the change's transaction. */
+  async function recordRevoked(trx: Executor, userId: string, sessionIds: string[], reason: string): Promise<void> {
+    for (const sessionId of sessionIds) await events.record(trx, 'session.revoked', userId, { session_id: sessionId, reason });
+  }
 
   /** The target user when the caller may see it; 404 otherwise, so a non-admin learns nothing. */
   async function visibleUser(id: string, caller: Caller): Promise<UserRow> {
@@ -141,7 +156,10 @@ export function createUsersService(deps: UsersServiceDeps) {
         last_seen_at: null,
       };
       try {
-        await users.insert(row);
+        await db.transaction().execute(async (trx) => {
+          await users.insert(row, trx);
+          await events.record(trx, 'user.created', row.id, { user: toUserView(row) });
+        });
       } catch (error) {
         const taken = conflict(error);
         // Open sign-up must not tell an anonymous caller which usernames and emails exist (ASVS
@@ -228,8 +246,12 @@ export function createUsersService(deps: UsersServiceDeps) {
           if (roles !== undefined) changes.roles = roles;
           if (input.status !== undefined) changes.status = input.status;
           const row = await users.update(current.id, changes, trx);
+          if (!row) return row;
+          const changed = (['email', 'display_name', 'roles', 'status'] as const).filter((field) => row[field] !== current[field]);
+          if (changed.length > 0) await events.record(trx, 'user.updated', row.id, { user: toUserView(row), changed });
           if (input.status === 'disabled' && current.status !== 'disabled') {
-            await sessions.revokeAllForUser(current.id, now, null, trx);
+            await events.record(trx, 'user.disabled', row.id, { user: toUserView(row) });
+            await recordRevoked(trx, row.id, await sessions.revokeAllForUser(current.id, now, null, trx), 'user_disabled');
           }
           return row;
         });
@@ -251,7 +273,9 @@ export function createUsersService(deps: UsersServiceDeps) {
           }
         }
         // Sessions, refresh tokens and login events go with the user (ON DELETE CASCADE).
+        await recordRevoked(trx, id, await sessions.liveIdsForUser(id, trx), 'user_deleted');
         await users.delete(id, trx);
+        await events.record(trx, 'user.deleted', id, { user: toUserView(current) });
       });
     },
 
@@ -263,8 +287,10 @@ export function createUsersService(deps: UsersServiceDeps) {
       const now = nowIso();
       await db.transaction().execute(async (trx) => {
         await users.update(caller.user.id, { password_hash: hash, updated_at: now }, trx);
+        await events.record(trx, 'user.password_changed', caller.user.id, { user_id: caller.user.id, by: 'self' });
         // Bearer: the caller's own session stays; Basic has no session, so every session ends.
-        await sessions.revokeAllForUser(caller.user.id, now, caller.sessionId, trx);
+        const revoked = await sessions.revokeAllForUser(caller.user.id, now, caller.sessionId, trx);
+        await recordRevoked(trx, caller.user.id, revoked, 'password_changed');
       });
     },
 
@@ -277,7 +303,8 @@ export function createUsersService(deps: UsersServiceDeps) {
       const now = nowIso();
       const updated = await db.transaction().execute(async (trx) => {
         const row = await users.update(user.id, { password_hash: hash, updated_at: now }, trx);
-        await sessions.revokeAllForUser(user.id, now, null, trx);
+        await events.record(trx, 'user.password_changed', user.id, { user_id: user.id, by: 'operator' });
+        await recordRevoked(trx, user.id, await sessions.revokeAllForUser(user.id, now, null, trx), 'password_changed');
         return row;
       });
       if (!updated) throw AppError.notFound('The user');

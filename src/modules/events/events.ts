@@ -1,0 +1,55 @@
+// The event types and their CloudEvents 1.0 form (https://github.com/cloudevents/spec). An event
+// never carries a password, a hash or a token: user events carry the public user representation.
+import { uuidv7 } from '../../lib/ids.js';
+import { nowIso, toIso } from '../../lib/time.js';
+import type { Executor } from '../users/users.repository.js';
+import type { EventsRepository, StoredEvent } from './events.repository.js';
+
+export const EVENT_TYPES = [
+  'user.created',
+  'user.updated',
+  'user.disabled',
+  'user.deleted',
+  'user.password_changed',
+  'session.created',
+  'session.revoked',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface CloudEvent {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: unknown;
+}
+
+export function toCloudEvent(stored: StoredEvent, source: string): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: stored.id,
+    source,
+    type: stored.type,
+    subject: stored.subject,
+    time: toIso(stored.time),
+    datacontenttype: 'application/json',
+    data: JSON.parse(stored.data),
+  };
+}
+
+export interface EventRecorder {
+  /** Writes an event in the caller's transaction: it exists exactly when the change does. */
+  record(trx: Executor, type: EventType, subject: string, data: Record<string, unknown>): Promise<void>;
+}
+
+export function createEventRecorder(events: EventsRepository, onRecorded: () => void = () => {}): EventRecorder {
+  return {
+    async record(trx, type, subject, data) {
+      await events.append(trx, { id: uuidv7(), type, subject, time: nowIso(), data: JSON.stringify(data) });
+      onRecorded();
+    },
+  };
+}
