@@ -104,6 +104,12 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   async function runOnce(): Promise<number> {
+    const published = await publishBatch();
+    if (published > 0) options.onPublished?.(published);
+    return published;
+  }
+
+  async function publishBatch(): Promise<number> {
     const confirm = await ensureChannel();
     if (options.dialect === 'postgres') {
       return options.db.transaction().execute(async (trx) => {
@@ -147,7 +153,6 @@ export function createRelay(options: RelayOptions): Relay {
       try {
         const published = await runOnce();
         backoff = MIN_BACKOFF_MS;
-        if (published > 0) options.onPublished?.(published);
         if (published < batchSize) await sleep(pollMilliseconds);
       } catch (error) {
         options.onPublishFailed?.();
