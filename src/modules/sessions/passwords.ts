@@ -1,10 +1,12 @@
 // Password hashing: argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1; OWASP Password
-// Storage Cheat Sheet), stored as PHC strings. verify() reports when a stored hash was made with
-// other parameters, so sign-in can rehash it. The `test` profile is cheap and only for tests.
+// Storage Cheat Sheet), stored as PHC strings. verify() also reads imported hashes (legacy-hashes.ts)
+// and reports when a stored hash is not argon2id with the live parameters, so sign-in can rehash
+// it. The `test` profile is cheap and only for tests.
 import argon2 from 'argon2';
 import type { PasswordHashProfile } from '../../config.js';
 import { AppError } from '../../http/errors.js';
 import type { HashPool } from './hash-pool.js';
+import { parsePasswordHash, verifyImportedHash } from './legacy-hashes.js';
 
 export interface HashParameters {
   memoryCost: number;
@@ -70,17 +72,27 @@ export async function createPasswordHasher(profile: PasswordHashProfile, hasherO
     parameters,
     hash,
     async verify(storedHash, password) {
-      if (!storedHash.startsWith('$argon2')) return { ok: false, needsRehash: false };
+      const format = parsePasswordHash(storedHash);
+      if (!format) {
+        // An unreadable or too costly stored hash verifies nothing, after the work a real check does.
+        await timed('verify', () => argon2.verify(dummyHash, password));
+        countVerification('mismatch');
+        return { ok: false, needsRehash: false };
+      }
       let ok = false;
       try {
-        ok = await timed('verify', () => argon2.verify(storedHash, password));
+        ok = await timed('verify', () =>
+          format.scheme === 'argon2' ? argon2.verify(storedHash, password) : verifyImportedHash(format, password),
+        );
         countVerification(ok ? 'match' : 'mismatch');
       } catch (error) {
-        // A malformed stored hash verifies nothing; a full hashing queue is the caller's 503.
+        // A stored hash that fails to compute verifies nothing; a full hashing queue is the caller's 503.
         if (error instanceof AppError) throw error;
         return { ok: false, needsRehash: false };
       }
-      return { ok, needsRehash: ok && argon2.needsRehash(storedHash, options) };
+      // Anything but argon2id with the live parameters is replaced at the first successful sign-in.
+      const live = format.scheme === 'argon2' && format.variant === 'argon2id' && !argon2.needsRehash(storedHash, options);
+      return { ok, needsRehash: ok && !live };
     },
     async verifyDummy(password) {
       await timed('verify', () => argon2.verify(dummyHash, password));
