@@ -19,6 +19,7 @@ import { ProblemSchema } from './http/schemas.js';
 import { registerCors, registerJsonParser, registerSecurityHeaders } from './http/security.js';
 import { registerCompatRoutes } from './modules/compat/compat.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
+import { registerImportsRoutes } from './modules/imports/imports.routes.js';
 import { registerOpsRoutes } from './modules/ops/ops.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
@@ -123,6 +124,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   registerUsersRoutes(app, services.users);
   registerSessionsRoutes(app, services.sessions, services.tokens);
   registerEventsRoutes(app, services.eventsRepository, config.eventSource);
+  await registerImportsRoutes(app, services.imports, config.importMaxBytes);
   // Form bodies only in the origin's scope (POST /api/users): /v1 stays JSON-only, so a cross-site
   // HTML form (no CORS preflight) never reaches it.
   await app.register(async (origin) => {

@@ -1,6 +1,9 @@
 // The gatehouse command: serve | migrate | users … | keys rotate. Exit codes: 0 done, 1 failed,
 // 2 wrong usage. Errors are one readable line on standard error, never a stack.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import SqliteDatabase from 'better-sqlite3';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -21,6 +24,10 @@ Usage:
   gatehouse users disable USERNAME
   gatehouse keys rotate                 add a new token-signing key; the previous one still verifies
   gatehouse relay                       run only the event relay (needs AMQP_URL), until SIGTERM
+  gatehouse import FILE [--format ndjson|csv]
+                                        import users from NDJSON or CSV (see README), with progress
+  gatehouse import --from-origin-sqlite PATH
+                                        import the origin Flask service's users (old passwords keep working)
   gatehouse help
 
 Without --password, the password is read from standard input (one line), so that it stays out of
@@ -130,6 +137,76 @@ async function usersCommand(args: string[]): Promise<void> {
   }
 }
 
+/** Rows of the origin service's SQLite users table, as import rows (NDJSON lines). */
+function* originRows(path: string): Generator<string> {
+  const origin = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
+  try {
+    const columns = new Set((origin.prepare("select name from pragma_table_info('users')").all() as { name: string }[]).map((c) => c.name));
+    if (!columns.has('username') || !columns.has('password_hash'))
+      throw new UsageError(`${path} has no origin users table (username, password_hash)`);
+    const lastLogin = columns.has('last_login') ? 'last_login' : columns.has('last_login_at') ? 'last_login_at' : 'null';
+    const email = columns.has('email') ? 'email' : 'null';
+    const rows = origin
+      .prepare(`select username, ${email} as email, password_hash, ${lastLogin} as last_login from users order by id`)
+      .iterate();
+    for (const row of rows as Iterable<{ username: string; email: string | null; password_hash: string; last_login: string | null }>) {
+      // The origin stored naive UTC times (datetime.utcnow()).
+      const last = row.last_login ? `${row.last_login.replace(' ', 'T')}${/[zZ]|[+-]\d\d:?\d\d$/.test(row.last_login) ? '' : 'Z'}` : null;
+      yield `${JSON.stringify({ username: row.username, email: row.email ?? undefined, password_hash: row.password_hash, last_login_at: last })}\n`;
+    }
+  } finally {
+    origin.close();
+  }
+}
+
+async function importCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { format: { type: 'string' }, 'from-origin-sqlite': { type: 'string' } },
+  });
+  const originPath = values['from-origin-sqlite'];
+  const file = positionals[0];
+  if (!originPath && !file) throw new UsageError('import needs a FILE or --from-origin-sqlite PATH');
+  const format = originPath ? 'ndjson' : ((values.format ?? (file?.endsWith('.csv') ? 'csv' : 'ndjson')) as string);
+  if (format !== 'ndjson' && format !== 'csv') throw new UsageError('--format is ndjson or csv');
+  const source = originPath ? Readable.from(originRows(originPath)) : createReadStream(file as string);
+  const status = await withServices(async (s) => {
+    const jobId = await s.imports.start(source, format, null);
+    const progress = setInterval(() => {
+      s.imports.status(jobId).then(
+        (job) => printProgress(job),
+        () => {},
+      );
+    }, 250);
+    try {
+      await s.importWorker.drain();
+    } finally {
+      clearInterval(progress);
+    }
+    const job = await s.imports.status(jobId);
+    printProgress(job);
+    process.stderr.write('\n');
+    return job;
+  });
+  process.stdout.write(
+    `import ${status.id}: ${status.rows_read} rows read, ${status.created} created, ${status.skipped} skipped, ${status.failed} failed\n`,
+  );
+  for (const failure of status.failures.slice(0, 20)) process.stdout.write(`  row ${failure.row}: ${failure.reason}\n`);
+  if (status.failed > 20) process.stdout.write(`  … (GET /v1/imports/${status.id} lists up to 100)\n`);
+  if (status.failed > 0) process.exitCode = 1;
+}
+
+function printProgress(job: { rows_read: number; created: number; skipped: number; failed: number }): void {
+  const done = job.created + job.skipped + job.failed;
+  const total = Math.max(job.rows_read, 1);
+  const width = 30;
+  const filled = Math.min(width, Math.round((done / total) * width));
+  process.stderr.write(
+    `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${job.rows_read} rows: ${job.created} created, ${job.skipped} skipped, ${job.failed} failed`,
+  );
+}
+
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -166,6 +243,9 @@ async function run(argv: string[]): Promise<void> {
       await services.close();
       return;
     }
+    case 'import':
+      await importCommand(rest);
+      return;
     case 'keys':
       if (rest[0] !== 'rotate') throw new UsageError('the keys command is: gatehouse keys rotate');
       process.stdout.write(`new signing key ${await withServices((s) => s.tokens.rotate())}\n`);

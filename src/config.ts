@@ -43,6 +43,10 @@ export interface Config {
   eventSource: string;
   eventRetentionDays: number;
   relayEnabled: boolean;
+  amqpImportQueue: string;
+  importLeaseSeconds: number;
+  importWorkerEnabled: boolean;
+  importMaxBytes: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -344,6 +348,28 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     'true',
     'Run the event relay inside `serve` (with AMQP_URL); `false` when `gatehouse relay` runs apart.',
     boolean,
+  ),
+  amqpImportQueue: s(
+    'AMQP_IMPORT_QUEUE',
+    'amqpImportQueue',
+    'gatehouse.imports',
+    'The durable work queue of import chunks (with AMQP_URL).',
+    text,
+  ),
+  importLeaseSeconds: s(
+    'GATEHOUSE_IMPORT_LEASE_SECONDS',
+    'importLeaseSeconds',
+    '60',
+    'A chunk whose worker has not finished it in this long is taken by another worker.',
+    integer(1, 86_400),
+  ),
+  importWorkerEnabled: s('GATEHOUSE_IMPORT_WORKER_ENABLED', 'importWorkerEnabled', 'true', 'Run an import worker inside `serve`.', boolean),
+  importMaxBytes: s(
+    'GATEHOUSE_IMPORT_MAX_BYTES',
+    'importMaxBytes',
+    '1073741824',
+    'Largest import upload accepted (413 beyond).',
+    integer(1024, 1_099_511_627_776),
   ),
 };
 

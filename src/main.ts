@@ -47,6 +47,7 @@ export async function serve(config: Readonly<Config>): Promise<FastifyInstance> 
   process.once('SIGINT', () => stop('SIGINT'));
 
   await app.listen({ host: config.host, port: config.port });
+  if (config.importWorkerEnabled) services.importWorker.start();
   if (services.relay && config.relayEnabled) {
     services.relay.start();
     logger.info({ exchange: config.amqpExchange }, 'event relay started');

@@ -11,6 +11,10 @@ import { createRedis } from './lib/redis.js';
 import { createEventRecorder, type EventRecorder } from './modules/events/events.js';
 import { createEventsRepository, type EventsRepository } from './modules/events/events.repository.js';
 import { createRelay, type Relay } from './modules/events/relay.js';
+import { createImportsRepository } from './modules/imports/imports.repository.js';
+import { createImportsService, type ImportsService } from './modules/imports/imports.service.js';
+import { createImportWorker, type ImportWorker } from './modules/imports/imports.worker.js';
+import { createWorkQueue } from './modules/imports/work-queue.js';
 import { createLoginsRepository, type LoginsRepository } from './modules/logins/logins.repository.js';
 import { createBasicAuthCache } from './modules/sessions/basic-cache.js';
 import { createHashPool } from './modules/sessions/hash-pool.js';
@@ -35,6 +39,9 @@ export interface Services {
   events: EventRecorder;
   /** The outbox relay, when AMQP_URL is set; `serve` or `gatehouse relay` starts it. */
   relay: Relay | null;
+  imports: ImportsService;
+  /** The import worker; `serve` starts it (GATEHOUSE_IMPORT_WORKER_ENABLED), `gatehouse import` drains with it. */
+  importWorker: ImportWorker;
   usersRepository: UsersRepository;
   loginsRepository: LoginsRepository;
   users: UsersService;
@@ -93,6 +100,20 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
     const usersRepository = createUsersRepository(database.db);
     const sessionsRepository = createSessionsRepository(database.db);
     const loginsRepository = createLoginsRepository(database.db);
+    const workQueue = config.amqpUrl
+      ? createWorkQueue(config.amqpUrl, config.amqpImportQueue, (error) => logger.warn({ err: error }, 'import work queue error'))
+      : null;
+    const imports = createImportsService({
+      db: database.db,
+      dialect: database.dialect,
+      imports: createImportsRepository(database.db),
+      hasher,
+      events,
+      leaseSeconds: config.importLeaseSeconds,
+      hashLanes: concurrency,
+      enqueue: workQueue ? (jobId, seq) => workQueue.publish(jobId, seq) : null,
+    });
+    const importWorker = createImportWorker({ imports, workQueue, logger });
     const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher, events };
     return {
       config,
@@ -108,6 +129,8 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       usersRepository,
       loginsRepository,
       users: createUsersService({ ...common, dialect: database.dialect, config }),
+      imports,
+      importWorker,
       sessions: createSessionsService({
         ...common,
         config,
@@ -118,6 +141,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
         onBackgroundError: (error) => logger.warn({ err: error }, 'background write failed'),
       }),
       async close() {
+        await importWorker.stop();
         await relay?.stop();
         await database.destroy();
         if (redis) await redis.quit().catch(() => redis.disconnect());

@@ -66,6 +66,41 @@ export interface OutboxEventsTable {
   published_at: Timestamp | null;
 }
 
+export interface ImportJobsTable {
+  id: string;
+  status: 'receiving' | 'queued' | 'completed' | 'failed';
+  format: 'ndjson' | 'csv';
+  created_by: string | null;
+  rows_read: Generated<number>;
+  chunks_total: number | null;
+  chunks_done: Generated<number>;
+  created: Generated<number>;
+  skipped: Generated<number>;
+  failed: Generated<number>;
+  error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: Timestamp | null;
+}
+
+export interface ImportChunksTable {
+  job_id: string;
+  seq: number;
+  /** Row number (1-based, in the uploaded file) of the chunk's first row. */
+  first_row: number;
+  /** The rows as JSON; cleared once the chunk is done (they may hold plaintext passwords). */
+  rows: string | null;
+  status: 'pending' | 'claimed' | 'done';
+  claimed_until: Timestamp | null;
+  attempts: Generated<number>;
+}
+
+export interface ImportFailuresTable {
+  job_id: string;
+  row_number: number;
+  reason: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -73,6 +108,9 @@ export interface Database {
   login_events: LoginEventsTable;
   signing_keys: SigningKeysTable;
   outbox_events: OutboxEventsTable;
+  import_jobs: ImportJobsTable;
+  import_chunks: ImportChunksTable;
+  import_failures: ImportFailuresTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -72,19 +72,19 @@ export function normalizeUsername(raw: string): string {
   return raw.toLowerCase();
 }
 
-function validateUsername(raw: string, errors: FieldError[]): string {
+export function validateUsername(raw: string, errors: FieldError[]): string {
   const username = normalizeUsername(raw);
   if (!USERNAME.test(username)) errors.push({ field: 'username', message: 'must be 3-32 characters of a-z, 0-9, ".", "_" or "-"' });
   return username;
 }
 
-function validateEmail(raw: string, errors: FieldError[]): string {
+export function validateEmail(raw: string, errors: FieldError[]): string {
   const email = raw.trim().toLowerCase();
   if (email.length > EMAIL_MAX || !EMAIL.test(email)) errors.push({ field: 'email', message: 'must be a valid email address' });
   return email;
 }
 
-function validateDisplayName(raw: string | null | undefined, errors: FieldError[]): string | null {
+export function validateDisplayName(raw: string | null | undefined, errors: FieldError[]): string | null {
   if (raw === undefined || raw === null) return null;
   const name = raw.trim();
   if ([...name].length > DISPLAY_NAME_MAX)

@@ -1,0 +1,193 @@
+// Kysely queries on import_jobs, import_chunks and import_failures.
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Database, ImportJobsTable } from '../../db/schema.js';
+import type { Executor } from '../users/users.repository.js';
+
+export type ImportJobRow = Selectable<ImportJobsTable>;
+
+export interface ChunkOutcome {
+  created: number;
+  skipped: number;
+  failures: { rowNumber: number; reason: string }[];
+}
+
+/** At most this many failures are kept per job (the counts stay exact). */
+export const MAX_STORED_FAILURES = 1_000;
+
+export function createImportsRepository(db: Kysely<Database>) {
+  return {
+    async insertJob(job: { id: string; format: 'ndjson' | 'csv'; created_by: string | null; now: string }): Promise<void> {
+      await db
+        .insertInto('import_jobs')
+        .values({
+          id: job.id,
+          status: 'receiving',
+          format: job.format,
+          created_by: job.created_by,
+          chunks_total: null,
+          error: null,
+          created_at: job.now,
+          updated_at: job.now,
+          finished_at: null,
+        })
+        .execute();
+    },
+
+    async insertChunk(chunk: { jobId: string; seq: number; firstRow: number; rows: string; reservedUntil: string | null }): Promise<void> {
+      await db
+        .insertInto('import_chunks')
+        .values({
+          job_id: chunk.jobId,
+          seq: chunk.seq,
+          first_row: chunk.firstRow,
+          rows: chunk.rows,
+          status: 'pending',
+          claimed_until: chunk.reservedUntil,
+        })
+        .execute();
+    },
+
+    /** Rows read so far, and (once reading ended) the number of chunks; completes an empty job. */
+    async updateReading(jobId: string, rowsRead: number, chunksTotal: number | null, failed: number, now: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('import_jobs')
+          .set((eb) => ({ rows_read: rowsRead, chunks_total: chunksTotal, failed: eb('failed', '+', failed), updated_at: now }))
+          .where('id', '=', jobId)
+          .execute();
+        if (chunksTotal !== null) {
+          await trx
+            .updateTable('import_jobs')
+            .set({ status: 'queued' })
+            .where('id', '=', jobId)
+            .where('status', '=', 'receiving')
+            .execute();
+          await completeIfDone(trx, jobId, now);
+        }
+      });
+    },
+
+    async recordFailures(trx: Executor, jobId: string, failures: { rowNumber: number; reason: string }[]): Promise<void> {
+      if (failures.length === 0) return;
+      const stored = await trx
+        .selectFrom('import_failures')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('job_id', '=', jobId)
+        .executeTakeFirst();
+      const room = MAX_STORED_FAILURES - Number(stored?.n ?? 0);
+      if (room <= 0) return;
+      await trx
+        .insertInto('import_failures')
+        .values(failures.slice(0, room).map((f) => ({ job_id: jobId, row_number: f.rowNumber, reason: f.reason })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    },
+
+    async failJob(jobId: string, error: string, now: string): Promise<void> {
+      await db
+        .updateTable('import_jobs')
+        .set({ status: 'failed', error, updated_at: now, finished_at: now })
+        .where('id', '=', jobId)
+        .execute();
+    },
+
+    /**
+     * Takes one chunk that is pending and not reserved, or whose lease ran out (its worker died).
+     * On PostgreSQL the row is locked with SKIP LOCKED, so workers never take the same chunk.
+     */
+    async claimNext(leaseUntil: string, now: string, postgres: boolean): Promise<{ jobId: string; seq: number } | null> {
+      return db.transaction().execute(async (trx) => {
+        let select = trx
+          .selectFrom('import_chunks')
+          .select(['job_id', 'seq'])
+          .where('status', '!=', 'done')
+          .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+          .orderBy('job_id')
+          .orderBy('seq')
+          .limit(1);
+        if (postgres) select = select.forUpdate().skipLocked();
+        const next = await select.executeTakeFirst();
+        if (!next) return null;
+        await trx
+          .updateTable('import_chunks')
+          .set((eb) => ({ status: 'claimed', claimed_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+          .where('job_id', '=', next.job_id)
+          .where('seq', '=', next.seq)
+          .execute();
+        return { jobId: next.job_id, seq: next.seq };
+      });
+    },
+
+    /** Claims a named chunk (a work-queue message); null when it is already done. */
+    async claim(jobId: string, seq: number, leaseUntil: string): Promise<boolean> {
+      const result = await db
+        .updateTable('import_chunks')
+        .set((eb) => ({ status: 'claimed', claimed_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+        .where('job_id', '=', jobId)
+        .where('seq', '=', seq)
+        .where('status', '!=', 'done')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** The chunk's rows, locked for the transaction on PostgreSQL; null when it is done already. */
+    async lockChunk(trx: Transaction<Database>, jobId: string, seq: number, postgres: boolean) {
+      let select = trx
+        .selectFrom('import_chunks')
+        .select(['first_row', 'rows', 'status'])
+        .where('job_id', '=', jobId)
+        .where('seq', '=', seq);
+      if (postgres) select = select.forUpdate();
+      const chunk = await select.executeTakeFirst();
+      return chunk && chunk.status !== 'done' && chunk.rows !== null ? { firstRow: chunk.first_row, rows: chunk.rows } : null;
+    },
+
+    /** Marks a chunk done (dropping its rows) and adds its outcome to the job, in the chunk's transaction. */
+    async finishChunk(trx: Transaction<Database>, jobId: string, seq: number, outcome: ChunkOutcome, now: string): Promise<void> {
+      await trx
+        .updateTable('import_chunks')
+        .set({ status: 'done', rows: null, claimed_until: null })
+        .where('job_id', '=', jobId)
+        .where('seq', '=', seq)
+        .execute();
+      await trx
+        .updateTable('import_jobs')
+        .set((eb) => ({
+          created: eb('created', '+', outcome.created),
+          skipped: eb('skipped', '+', outcome.skipped),
+          failed: eb('failed', '+', outcome.failures.length),
+          chunks_done: eb('chunks_done', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', '=', jobId)
+        .execute();
+      await completeIfDone(trx, jobId, now);
+    },
+
+    async findJob(id: string): Promise<ImportJobRow | undefined> {
+      return db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    async listFailures(jobId: string, limit: number) {
+      return db
+        .selectFrom('import_failures')
+        .select(['row_number', 'reason'])
+        .where('job_id', '=', jobId)
+        .orderBy('row_number')
+        .limit(limit)
+        .execute();
+    },
+  };
+
+  async function completeIfDone(trx: Transaction<Database>, jobId: string, now: string): Promise<void> {
+    await trx
+      .updateTable('import_jobs')
+      .set({ status: 'completed', finished_at: now })
+      .where('id', '=', jobId)
+      .where('status', '=', 'queued')
+      .where((eb) => eb('chunks_done', '>=', eb.ref('chunks_total')))
+      .execute();
+  }
+}
+
+export type ImportsRepository = ReturnType<typeof createImportsRepository>;

@@ -1,0 +1,242 @@
+// Bulk import of users as a queued job. Reading the upload stores it as chunks of rows (never the
+// whole file in memory) and answers with the job; workers on any instance then process the chunks.
+// A chunk is processed in one transaction: its users (each with user.created), its failures, its
+// counts and its "done" mark commit together, so a chunk that is processed again after a crash
+// counts nothing twice. A row is created, skipped (its username or email exists) or failed (with
+// its row number and the reason), exactly once.
+import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Database, Dialect } from '../../db/schema.js';
+import { AppError, type FieldError } from '../../http/errors.js';
+import { uuidv7 } from '../../lib/ids.js';
+import { addSeconds, nowIso, toIso } from '../../lib/time.js';
+import type { EventRecorder } from '../events/events.js';
+import { isSupportedPasswordHash } from '../sessions/legacy-hashes.js';
+import type { PasswordHasher } from '../sessions/passwords.js';
+import { assertPasswordPolicy } from '../users/password-policy.js';
+import { encodeRoles, ROLES, type Role, type UserRow } from '../users/users.repository.js';
+import { validateDisplayName, validateEmail, validateUsername } from '../users/users.service.js';
+import { toUserView } from '../users/users.view.js';
+import type { ImportsRepository } from './imports.repository.js';
+import { type ImportRow, type ParsedRow, parseCsv, parseNdjson } from './parse.js';
+
+export const CHUNK_ROWS = 500;
+
+export interface ImportsServiceDeps {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  imports: ImportsRepository;
+  hasher: PasswordHasher;
+  events: EventRecorder;
+  leaseSeconds: number;
+  /** Rows of a chunk prepared (hashed) at once. */
+  hashLanes: number;
+  /** Hands a stored chunk to the work queue; false when there is none (the database queue serves). */
+  enqueue: ((jobId: string, seq: number) => Promise<boolean>) | null;
+}
+
+type Prepared = { rowNumber: number; user: UserRow } | { rowNumber: number; reason: string };
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+export function createImportsService(deps: ImportsServiceDeps) {
+  const { db, imports, hasher, events } = deps;
+  const postgres = deps.dialect === 'postgres';
+
+  /** Validates one row and hashes its plaintext password; a reason instead when it cannot be imported. */
+  async function prepare(rowNumber: number, row: ImportRow): Promise<Prepared> {
+    const errors: FieldError[] = [];
+    const rawUsername = text(row.username);
+    const rawEmail = text(row.email);
+    if (rawUsername === null) return { rowNumber, reason: 'username is missing' };
+    if (rawEmail === null) return { rowNumber, reason: 'email is missing' };
+    const username = validateUsername(rawUsername, errors);
+    const email = validateEmail(rawEmail, errors);
+    const displayName = validateDisplayName(text(row.display_name), errors);
+    let roles: Role[] = ['user'];
+    if (row.roles !== undefined) {
+      if (!Array.isArray(row.roles) || row.roles.length === 0 || !row.roles.every((r) => (ROLES as readonly unknown[]).includes(r))) {
+        errors.push({ field: 'roles', message: `must be a non-empty list of ${ROLES.join(', ')}` });
+      } else roles = row.roles as Role[];
+    }
+    let lastLoginAt: string | null = null;
+    if (row.last_login_at !== undefined && row.last_login_at !== null) {
+      const millis = typeof row.last_login_at === 'string' ? Date.parse(row.last_login_at) : Number.NaN;
+      if (Number.isNaN(millis)) errors.push({ field: 'last_login_at', message: 'must be an RFC 3339 date-time' });
+      else lastLoginAt = new Date(millis).toISOString();
+    }
+    const password = text(row.password);
+    const passwordHash = text(row.password_hash);
+    if ((password === null) === (passwordHash === null))
+      errors.push({ field: 'password', message: 'give exactly one of password and password_hash' });
+    else if (passwordHash !== null && !isSupportedPasswordHash(passwordHash)) {
+      errors.push({ field: 'password_hash', message: 'is not an argon2, scrypt, bcrypt or werkzeug pbkdf2 hash' });
+    }
+    if (errors.length > 0) return { rowNumber, reason: errors.map((e) => `${e.field} ${e.message}`).join('; ') };
+    let hash = passwordHash as string;
+    if (password !== null) {
+      try {
+        assertPasswordPolicy(password, username);
+      } catch (error) {
+        if (error instanceof AppError) return { rowNumber, reason: error.detail };
+        throw error;
+      }
+      hash = await hasher.hash(password);
+    }
+    const now = nowIso();
+    return {
+      rowNumber,
+      user: {
+        id: uuidv7(),
+        username,
+        email,
+        display_name: displayName,
+        roles: encodeRoles(roles),
+        status: 'active',
+        password_hash: hash,
+        created_at: now,
+        updated_at: now,
+        last_login_at: lastLoginAt,
+        last_seen_at: null,
+      },
+    };
+  }
+
+  /** prepare(), waiting and trying again while the hashing pool sheds load (sign-ins come first). */
+  async function prepareWhenHashingAllows(rowNumber: number, row: ImportRow): Promise<Prepared> {
+    for (;;) {
+      try {
+        return await prepare(rowNumber, row);
+      } catch (error) {
+        if (!(error instanceof AppError && error.code === 'overloaded')) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  return {
+    /** Reads an upload into a new job's chunks; returns the job id once the whole body is stored. */
+    async start(body: Readable, format: 'ndjson' | 'csv', createdBy: string | null): Promise<string> {
+      const jobId = uuidv7();
+      await imports.insertJob({ id: jobId, format, created_by: createdBy, now: nowIso() });
+      const parsed: AsyncGenerator<ParsedRow> = format === 'csv' ? parseCsv(body) : parseNdjson(body);
+      let seq = 0;
+      let rowsRead = 0;
+      let batch: { rowNumber: number; row: ImportRow }[] = [];
+      let failures: { rowNumber: number; reason: string }[] = [];
+
+      const flush = async () => {
+        if (failures.length > 0) {
+          await imports.recordFailures(db, jobId, failures);
+          await imports.updateReading(jobId, rowsRead, null, failures.length, nowIso());
+          failures = [];
+        }
+        if (batch.length === 0) return;
+        seq += 1;
+        // With a work queue, a chunk is reserved for it for a while; the database queue takes it
+        // over if no worker has started it by then (the broker lost the message, or was down).
+        const reservedUntil = deps.enqueue ? addSeconds(nowIso(), deps.leaseSeconds) : null;
+        const firstRow = batch[0]?.rowNumber ?? 0;
+        await imports.insertChunk({ jobId, seq, firstRow, rows: JSON.stringify(batch), reservedUntil });
+        batch = [];
+        if (deps.enqueue) await deps.enqueue(jobId, seq).catch(() => false);
+        await imports.updateReading(jobId, rowsRead, null, 0, nowIso());
+      };
+
+      try {
+        for await (const entry of parsed) {
+          rowsRead = entry.rowNumber;
+          if ('error' in entry) failures.push({ rowNumber: entry.rowNumber, reason: `the row ${entry.error}` });
+          else batch.push(entry);
+          if (batch.length >= CHUNK_ROWS || failures.length >= CHUNK_ROWS) await flush();
+        }
+        await flush();
+        await imports.updateReading(jobId, rowsRead, seq, 0, nowIso());
+      } catch (error) {
+        await imports.failJob(jobId, 'the upload could not be read to its end', nowIso());
+        throw error;
+      }
+      return jobId;
+    },
+
+    /** Processes one chunk; false when it was done already (a redelivery). */
+    async processChunk(jobId: string, seq: number): Promise<boolean> {
+      const peek = await db
+        .selectFrom('import_chunks')
+        .select(['first_row', 'rows', 'status'])
+        .where('job_id', '=', jobId)
+        .where('seq', '=', seq)
+        .executeTakeFirst();
+      if (!peek || peek.status === 'done' || peek.rows === null) return false;
+      // Hashing happens before the transaction, so that no transaction waits on argon2id.
+      const rows = JSON.parse(peek.rows) as { rowNumber: number; row: ImportRow }[];
+      const prepared: Prepared[] = new Array(rows.length);
+      // A few rows at a time: enough to keep the hashing pool busy, not enough to fill its queue.
+      let next = 0;
+      const lane = async () => {
+        for (let index = next++; index < rows.length; index = next++) {
+          const entry = rows[index] as { rowNumber: number; row: ImportRow };
+          prepared[index] = await prepareWhenHashingAllows(entry.rowNumber, entry.row);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(deps.hashLanes, rows.length) }, lane));
+      return db.transaction().execute(async (trx) => {
+        if (!(await imports.lockChunk(trx, jobId, seq, postgres))) return false;
+        let created = 0;
+        let skipped = 0;
+        const failures: { rowNumber: number; reason: string }[] = [];
+        for (const entry of prepared) {
+          if ('reason' in entry) {
+            failures.push(entry);
+            continue;
+          }
+          const result = await trx
+            .insertInto('users')
+            .values(entry.user)
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst();
+          if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1) {
+            created += 1;
+            await events.record(trx, 'user.created', entry.user.id, { user: toUserView(entry.user), import_id: jobId });
+          } else skipped += 1;
+        }
+        await imports.recordFailures(trx, jobId, failures);
+        await imports.finishChunk(trx, jobId, seq, { created, skipped, failures }, nowIso());
+        return true;
+      });
+    },
+
+    async claimNext() {
+      const now = nowIso();
+      return imports.claimNext(addSeconds(now, deps.leaseSeconds), now, postgres);
+    },
+
+    async claim(jobId: string, seq: number) {
+      return imports.claim(jobId, seq, addSeconds(nowIso(), deps.leaseSeconds));
+    },
+
+    async status(id: string) {
+      const job = await imports.findJob(id);
+      if (!job) throw AppError.notFound('The import');
+      const failures = await imports.listFailures(id, 100);
+      return {
+        id: job.id,
+        status: job.status,
+        format: job.format,
+        rows_read: Number(job.rows_read),
+        created: Number(job.created),
+        skipped: Number(job.skipped),
+        failed: Number(job.failed),
+        failures: failures.map((f) => ({ row: Number(f.row_number), reason: f.reason })),
+        error: job.error,
+        created_at: toIso(job.created_at),
+        updated_at: toIso(job.updated_at),
+        finished_at: toIso(job.finished_at),
+      };
+    },
+  };
+}
+
+export type ImportsService = ReturnType<typeof createImportsService>;

@@ -1,0 +1,116 @@
+// Streaming readers for import files: NDJSON (one JSON object per line) and CSV (RFC 4180: a
+// header row naming the columns, quoted fields with "" escapes and line breaks inside quotes).
+// They yield one row at a time, so a file of any size never sits in memory at once.
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+
+export interface ImportRow {
+  username?: unknown;
+  email?: unknown;
+  password?: unknown;
+  password_hash?: unknown;
+  display_name?: unknown;
+  roles?: unknown;
+  last_login_at?: unknown;
+}
+
+export type ParsedRow = { rowNumber: number; row: ImportRow } | { rowNumber: number; error: string };
+
+const MAX_LINE = 64 * 1024;
+
+/** Lines of a UTF-8 stream, without their line breaks. */
+async function* lines(stream: Readable): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let buffer = '';
+  for await (const chunk of stream) {
+    buffer += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    let newline = buffer.indexOf('\n');
+    while (newline !== -1) {
+      yield buffer.slice(0, newline).replace(/\r$/, '');
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf('\n');
+    }
+    if (buffer.length > MAX_LINE * 16) throw new Error('a line is longer than the import accepts');
+  }
+  buffer += decoder.end();
+  if (buffer.length > 0) yield buffer.replace(/\r$/, '');
+}
+
+export async function* parseNdjson(stream: Readable): AsyncGenerator<ParsedRow> {
+  let rowNumber = 0;
+  for await (const line of lines(stream)) {
+    if (line.trim() === '') continue;
+    rowNumber += 1;
+    if (line.length > MAX_LINE) {
+      yield { rowNumber, error: 'the line is too long' };
+      continue;
+    }
+    try {
+      const value: unknown = JSON.parse(line);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { rowNumber, error: 'is not a JSON object' };
+      else yield { rowNumber, row: value as ImportRow };
+    } catch {
+      yield { rowNumber, error: 'is not valid JSON' };
+    }
+  }
+}
+
+/** Splits CSV records; a record may span lines when a quoted field holds a line break. */
+export async function* parseCsv(stream: Readable): AsyncGenerator<ParsedRow> {
+  let header: string[] | null = null;
+  let rowNumber = 0;
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let pending = false;
+  for await (const line of lines(stream)) {
+    let i = 0;
+    if (!pending) {
+      fields = [];
+      field = '';
+      if (line.trim() === '') continue;
+    } else {
+      field += '\n';
+    }
+    while (i < line.length) {
+      const c = line[i];
+      if (quoted) {
+        if (c === '"' && line[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        if (c === '"') quoted = false;
+        else field += c;
+      } else if (c === '"' && field === '') quoted = true;
+      else if (c === ',') {
+        fields.push(field);
+        field = '';
+      } else field += c;
+      i += 1;
+    }
+    if (quoted && field.length < MAX_LINE) {
+      pending = true;
+      continue;
+    }
+    pending = false;
+    quoted = false;
+    fields.push(field);
+    if (!header) {
+      header = fields.map((name) => name.trim().toLowerCase());
+      continue;
+    }
+    rowNumber += 1;
+    if (fields.length !== header.length) {
+      yield { rowNumber, error: `has ${fields.length} fields; the header has ${header.length}` };
+      continue;
+    }
+    const row: Record<string, unknown> = {};
+    header.forEach((name, index) => {
+      const value = fields[index] ?? '';
+      if (value !== '') row[name] = name === 'roles' ? value.split(/[;|]/).map((role) => role.trim()) : value;
+    });
+    yield { rowNumber, row };
+  }
+  if (pending) yield { rowNumber: rowNumber + 1, error: 'ends inside a quoted field' };
+}
