@@ -61,24 +61,31 @@ export function createMetrics(): Metrics {
     countPublished: (count) => published.inc(count),
     countPublishFailure: () => publishFailures.inc(),
     watchOutbox(stats) {
-      // One query serves both gauges: the count's collect refreshes the age, both read at scrape.
-      let oldestAgeSeconds = 0;
+      // One query serves both gauges: a scrape starts every collect at once, in registration
+      // order, so the count's collect starts the query and the age's collect awaits the same one
+      // (reading a value the count's collect had not written yet showed the previous scrape's age).
+      let latest: Promise<{ count: number; oldestAgeSeconds: number }> = Promise.resolve({ count: 0, oldestAgeSeconds: 0 });
       new Gauge({
         name: 'gatehouse_outbox_pending_events',
         help: 'Events recorded but not yet confirmed by the broker.',
         registers: [registry],
         async collect() {
-          const { count, oldest } = await stats().catch(() => ({ count: Number.NaN, oldest: null }));
-          oldestAgeSeconds = oldest === null ? 0 : Math.max(0, (Date.now() - new Date(oldest).getTime()) / 1000);
-          this.set(count);
+          latest = stats().then(
+            ({ count, oldest }) => ({
+              count,
+              oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (Date.now() - new Date(oldest).getTime()) / 1000),
+            }),
+            () => ({ count: Number.NaN, oldestAgeSeconds: 0 }),
+          );
+          this.set((await latest).count);
         },
       });
       new Gauge({
         name: 'gatehouse_outbox_oldest_pending_age_seconds',
         help: 'Age of the oldest event not yet confirmed by the broker (0 when none).',
         registers: [registry],
-        collect() {
-          this.set(oldestAgeSeconds);
+        async collect() {
+          this.set((await latest).oldestAgeSeconds);
         },
       });
     },

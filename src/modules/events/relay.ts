@@ -39,6 +39,9 @@ export interface Relay {
 
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 15_000;
+// A broker that stops answering (a partition, a memory or disk alarm) would otherwise hold the
+// batch, its transaction and stop() until heartbeats notice, minutes later.
+const CONFIRM_TIMEOUT_MS = 10_000;
 
 export function createRelay(options: RelayOptions): Relay {
   const batchSize = options.batchSize ?? 200;
@@ -50,6 +53,9 @@ export function createRelay(options: RelayOptions): Relay {
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
   let backoff = MIN_BACKOFF_MS;
+  // While backing off, a wake-up (every recorded event sends one) must not cut the wait short, or
+  // a busy API would retry an absent broker at every write.
+  let backingOff = false;
   let brokerDownLogged = false;
 
   function dropConnection(): void {
@@ -68,12 +74,19 @@ export function createRelay(options: RelayOptions): Relay {
         channel = null;
       }
     });
-    const confirm = await model.createConfirmChannel();
-    confirm.on('error', () => dropConnection());
-    confirm.on('close', () => {
-      if (channel === confirm) channel = null;
-    });
-    await confirm.assertExchange(options.exchange, 'topic', { durable: true });
+    let confirm: ConfirmChannel;
+    try {
+      confirm = await model.createConfirmChannel();
+      confirm.on('error', () => dropConnection());
+      confirm.on('close', () => {
+        if (channel === confirm) channel = null;
+      });
+      await confirm.assertExchange(options.exchange, 'topic', { durable: true });
+    } catch (error) {
+      // E.g. the exchange exists with another type: close this connection, or every retry leaks one.
+      await model.close().catch(() => {});
+      throw error;
+    }
     connection = model;
     channel = confirm;
     if (brokerDownLogged) options.logger.info({}, 'event relay: broker reachable again');
@@ -100,7 +113,17 @@ export function createRelay(options: RelayOptions): Relay {
         timestamp: Math.floor(new Date(event.time).getTime() / 1000),
       });
     }
-    await confirm.waitForConfirms();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        confirm.waitForConfirms(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no publisher confirm within ${CONFIRM_TIMEOUT_MS} ms`)), CONFIRM_TIMEOUT_MS);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function runOnce(): Promise<number> {
@@ -153,7 +176,7 @@ export function createRelay(options: RelayOptions): Relay {
       try {
         const published = await runOnce();
         backoff = MIN_BACKOFF_MS;
-        if (published < batchSize) await sleep(pollMilliseconds);
+        if (published < batchSize && running) await sleep(pollMilliseconds);
       } catch (error) {
         options.onPublishFailed?.();
         dropConnection();
@@ -161,7 +184,9 @@ export function createRelay(options: RelayOptions): Relay {
           options.logger.warn({ err: error }, 'event relay: cannot publish; events stay in the outbox and are retried with backoff');
           brokerDownLogged = true;
         }
-        await sleep(backoff);
+        backingOff = true;
+        if (running) await sleep(backoff);
+        backingOff = false;
         backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
       }
     }
@@ -178,7 +203,7 @@ export function createRelay(options: RelayOptions): Relay {
     },
     runOnce,
     wake() {
-      wakeUp?.();
+      if (!backingOff) wakeUp?.();
     },
     async stop() {
       running = false;
