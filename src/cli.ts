@@ -180,7 +180,14 @@ async function importCommand(args: string[]): Promise<void> {
       );
     }, 250);
     try {
-      await s.importWorker.drain();
+      // Until the job is done: with AMQP_URL its chunks go to the instances' workers first, and this
+      // process takes over only those whose reservation ran out; drain() alone would report too early.
+      for (;;) {
+        await s.importWorker.drain();
+        const { status } = await s.imports.status(jobId);
+        if (status === 'completed' || status === 'failed') break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     } finally {
       clearInterval(progress);
     }

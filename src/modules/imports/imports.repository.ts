@@ -83,12 +83,16 @@ export function createImportsRepository(db: Kysely<Database>) {
         .execute();
     },
 
+    /** Fails a job whose upload was cut; its stored chunks that no worker finished are not imported. */
     async failJob(jobId: string, error: string, now: string): Promise<void> {
-      await db
-        .updateTable('import_jobs')
-        .set({ status: 'failed', error, updated_at: now, finished_at: now })
-        .where('id', '=', jobId)
-        .execute();
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('import_jobs')
+          .set({ status: 'failed', error, updated_at: now, finished_at: now })
+          .where('id', '=', jobId)
+          .execute();
+        await trx.deleteFrom('import_chunks').where('job_id', '=', jobId).where('status', '!=', 'done').execute();
+      });
     },
 
     /**

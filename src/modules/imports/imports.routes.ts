@@ -77,9 +77,15 @@ export async function registerImportsRoutes(app: FastifyInstance, imports: Impor
           .toLowerCase();
         const format = FORMATS[mediaType ?? ''];
         if (!format || !request.body) throw new AppError('unsupported_media_type', 'Send application/x-ndjson or text/csv.');
+        if (Number(request.headers['content-length']) > maxBytes) {
+          throw new AppError('payload_too_large', `Imports are limited to ${maxBytes} bytes.`);
+        }
         const source = request.body as NodeJS.ReadableStream;
         const body = source.pipe(limitBytes(maxBytes));
         source.on('error', (error) => body.destroy(error));
+        // The parser reads a stream error when it reaches it; an error before it starts reading (the
+        // limit crossed while the job row is written) must not be an unhandled 'error' event (a crash).
+        body.on('error', () => {});
         let jobId: string;
         try {
           jobId = await imports.start(body, format, callerOf(request).user.id);

@@ -64,8 +64,14 @@ export function createImportsService(deps: ImportsServiceDeps) {
     let lastLoginAt: string | null = null;
     if (row.last_login_at !== undefined && row.last_login_at !== null) {
       const millis = typeof row.last_login_at === 'string' ? Date.parse(row.last_login_at) : Number.NaN;
-      if (Number.isNaN(millis)) errors.push({ field: 'last_login_at', message: 'must be an RFC 3339 date-time' });
-      else lastLoginAt = new Date(millis).toISOString();
+      // Years 1 to 9999 only: PostgreSQL refuses the ISO forms of others, which would fail the whole chunk.
+      const iso = Number.isNaN(millis) ? '' : new Date(millis).toISOString();
+      if (!/^(?!0000)\d{4}-/.test(iso)) errors.push({ field: 'last_login_at', message: 'must be an RFC 3339 date-time' });
+      else lastLoginAt = iso;
+    }
+    // PostgreSQL cannot store a NUL character in text: such a row would fail its whole chunk, forever.
+    for (const field of ['email', 'display_name'] as const) {
+      if (text(row[field])?.includes('\u0000')) errors.push({ field, message: 'must not contain a NUL character' });
     }
     const password = text(row.password);
     const passwordHash = text(row.password_hash);

@@ -23,9 +23,11 @@ export function createImportWorker(options: {
   let loop: Promise<void> | null = null;
   let wake: (() => void) | null = null;
 
-  async function drain(): Promise<number> {
+  /** Stops between chunks once `keepGoing` says so (serve's shutdown): the rest is other workers' work. */
+  async function drain(keepGoing: () => boolean = () => true): Promise<number> {
     let processed = 0;
     for (;;) {
+      if (!keepGoing()) return processed;
       const next = await options.imports.claimNext();
       if (!next) return processed;
       if (await options.imports.processChunk(next.jobId, next.seq)) processed += 1;
@@ -35,7 +37,7 @@ export function createImportWorker(options: {
   async function run(): Promise<void> {
     while (running) {
       try {
-        await drain();
+        await drain(() => running);
       } catch (error) {
         options.logger.warn({ err: error }, 'import worker: a chunk failed; it is retried when its lease ends');
       }

@@ -1,0 +1,53 @@
+// Shared by the import suites: NDJSON bodies, the user.created events of one import, sign-in, the
+// stored hash of a user, and deleting a RabbitMQ work queue a test declared.
+import assert from 'node:assert/strict';
+import amqp from 'amqplib';
+import { amqpUrl } from './amqp.js';
+import type { TestApp } from './app.js';
+
+export interface FeedEvent {
+  id: string;
+  type: string;
+  subject: string;
+  data: { user?: { id: string; username: string }; import_id?: string };
+}
+
+export function ndjson(rows: unknown[]): string {
+  return `${rows.map((row) => (typeof row === 'string' ? row : JSON.stringify(row))).join('\n')}\n`;
+}
+
+/** The user.created events of one import, read from the admin feed. */
+export async function importEvents(t: TestApp, importId: string): Promise<FeedEvent[]> {
+  const found: FeedEvent[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const query: string = after ? `?limit=1000&after=${after}` : '?limit=1000';
+    const response = await t.app.inject({ url: `/v1/events${query}`, headers: { authorization: t.adminBasic } });
+    assert.equal(response.statusCode, 200, response.body);
+    const page = response.json() as { items: FeedEvent[]; next_after: string | null };
+    if (page.items.length === 0) return found;
+    found.push(...page.items.filter((event) => event.type === 'user.created' && event.data.import_id === importId));
+    after = page.next_after;
+  }
+}
+
+export function signIn(t: TestApp, username: string, password: string) {
+  return t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { username, password } });
+}
+
+export async function storedHash(t: TestApp, username: string): Promise<string> {
+  const user = await t.services.usersRepository.findByUsername(username);
+  assert.ok(user, `${username} exists`);
+  return user.password_hash;
+}
+
+export async function deleteQueue(queue: string): Promise<void> {
+  const connection = await amqp.connect(amqpUrl(), { timeout: 3_000 });
+  connection.on('error', () => {});
+  try {
+    const channel = await connection.createChannel();
+    await channel.deleteQueue(queue);
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
