@@ -343,6 +343,28 @@ for (const { target, skip } of await targets()) {
       assert.equal((await t.app.inject({ url: '/healthz' })).statusCode, 200);
     });
 
+    test('no chunk of an upload is imported before the whole upload is stored, so a 413 half-way imports nothing', async () => {
+      const prefix = uniqueName('half');
+      const lines = Array.from({ length: 2_000 }, (_, i) =>
+        JSON.stringify({ username: `${prefix}n${i}`, email: `${prefix}n${i}@example.com`, password_hash: HASH }),
+      );
+      const body = `${lines.join('\n')}\n`;
+      let workerRuns = 0;
+      // A slow client: between pieces, a worker looks for work, as the ones in other instances would.
+      async function* slowPieces() {
+        for (let i = 0; i * 8192 < body.length; i++) {
+          yield Buffer.from(body.slice(i * 8192, (i + 1) * 8192));
+          workerRuns += 1;
+          await t.services.importWorker.drain();
+        }
+      }
+      const streamed = await upload(t, Readable.from(slowPieces()));
+      assert.equal(streamed.statusCode, 413, streamed.body);
+      assert.ok(workerRuns > 2, 'workers looked for work while the upload was arriving');
+      await t.services.importWorker.drain();
+      assert.deepEqual(await usernamesLike(t, prefix), [], 'no row of the refused upload is imported');
+    });
+
     test('imported werkzeug, bcrypt and scrypt hashes sign in and are replaced by argon2id then', async () => {
       const formats: [string, (password: string) => string][] = [
         ['werkzeug pbkdf2:sha256:1000', (password) => werkzeugHash(password)],

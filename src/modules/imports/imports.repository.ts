@@ -33,7 +33,7 @@ export function createImportsRepository(db: Kysely<Database>) {
         .execute();
     },
 
-    async insertChunk(chunk: { jobId: string; seq: number; firstRow: number; rows: string; reservedUntil: string | null }): Promise<void> {
+    async insertChunk(chunk: { jobId: string; seq: number; firstRow: number; rows: string }): Promise<void> {
       await db
         .insertInto('import_chunks')
         .values({
@@ -42,13 +42,23 @@ export function createImportsRepository(db: Kysely<Database>) {
           first_row: chunk.firstRow,
           rows: chunk.rows,
           status: 'pending',
-          claimed_until: chunk.reservedUntil,
+          claimed_until: null,
         })
         .execute();
     },
 
-    /** Rows read so far, and (once reading ended) the number of chunks; completes an empty job. */
-    async updateReading(jobId: string, rowsRead: number, chunksTotal: number | null, failed: number, now: string): Promise<void> {
+    /**
+     * Rows read so far, and (once reading ended) the number of chunks, which queues the job (and
+     * completes an empty one). `reserveUntil` keeps the chunks for the work queue until then.
+     */
+    async updateReading(
+      jobId: string,
+      rowsRead: number,
+      chunksTotal: number | null,
+      failed: number,
+      now: string,
+      reserveUntil: string | null = null,
+    ): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx
           .updateTable('import_jobs')
@@ -62,6 +72,14 @@ export function createImportsRepository(db: Kysely<Database>) {
             .where('id', '=', jobId)
             .where('status', '=', 'receiving')
             .execute();
+          if (reserveUntil) {
+            await trx
+              .updateTable('import_chunks')
+              .set({ claimed_until: reserveUntil })
+              .where('job_id', '=', jobId)
+              .where('status', '=', 'pending')
+              .execute();
+          }
           await completeIfDone(trx, jobId, now);
         }
       });
@@ -106,6 +124,15 @@ export function createImportsRepository(db: Kysely<Database>) {
           .select(['job_id', 'seq'])
           .where('status', '!=', 'done')
           .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+          // Only once the whole upload is stored: a request that fails half-way imports nothing.
+          .where(({ exists, selectFrom }) =>
+            exists(
+              selectFrom('import_jobs')
+                .select('import_jobs.id')
+                .whereRef('import_jobs.id', '=', 'import_chunks.job_id')
+                .where('import_jobs.status', '=', 'queued'),
+            ),
+          )
           .orderBy('job_id')
           .orderBy('seq')
           .limit(1);

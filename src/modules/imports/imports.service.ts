@@ -141,13 +141,9 @@ export function createImportsService(deps: ImportsServiceDeps) {
         }
         if (batch.length === 0) return;
         seq += 1;
-        // With a work queue, a chunk is reserved for it for a while; the database queue takes it
-        // over if no worker has started it by then (the broker lost the message, or was down).
-        const reservedUntil = deps.enqueue ? addSeconds(nowIso(), deps.leaseSeconds) : null;
         const firstRow = batch[0]?.rowNumber ?? 0;
-        await imports.insertChunk({ jobId, seq, firstRow, rows: JSON.stringify(batch), reservedUntil });
+        await imports.insertChunk({ jobId, seq, firstRow, rows: JSON.stringify(batch) });
         batch = [];
-        if (deps.enqueue) await deps.enqueue(jobId, seq).catch(() => false);
         await imports.updateReading(jobId, rowsRead, null, 0, nowIso());
       };
 
@@ -159,11 +155,16 @@ export function createImportsService(deps: ImportsServiceDeps) {
           if (batch.length >= CHUNK_ROWS || failures.length >= CHUNK_ROWS) await flush();
         }
         await flush();
-        await imports.updateReading(jobId, rowsRead, seq, 0, nowIso());
+        // Only a complete upload is queued. With a work queue its chunks are reserved for it for a
+        // while; the database queue takes a chunk over if no worker started it by then (the broker
+        // lost the message, or was down).
+        const now = nowIso();
+        await imports.updateReading(jobId, rowsRead, seq, 0, now, deps.enqueue ? addSeconds(now, deps.leaseSeconds) : null);
       } catch (error) {
         await imports.failJob(jobId, 'the upload could not be read to its end', nowIso());
         throw error;
       }
+      if (deps.enqueue) for (let chunk = 1; chunk <= seq; chunk++) await deps.enqueue(jobId, chunk).catch(() => false);
       return jobId;
     },
 
