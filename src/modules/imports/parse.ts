@@ -22,8 +22,14 @@ const MAX_LINE = 64 * 1024;
 async function* lines(stream: Readable): AsyncGenerator<string> {
   const decoder = new StringDecoder('utf8');
   let buffer = '';
+  let first = true;
   for await (const chunk of stream) {
     buffer += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    if (first && buffer.length > 0) {
+      // A UTF-8 byte-order mark (spreadsheet exports write one) is not part of the first row.
+      if (buffer.charCodeAt(0) === 0xfeff) buffer = buffer.slice(1);
+      first = false;
+    }
     let newline = buffer.indexOf('\n');
     while (newline !== -1) {
       yield buffer.slice(0, newline).replace(/\r$/, '');
