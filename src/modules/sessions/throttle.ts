@@ -9,6 +9,7 @@
 // configured (shared by every instance); when Redis does not answer, a stricter per-instance
 // limiter takes over within a second, and Redis takes back over once it answers again.
 import { createHash } from 'node:crypto';
+import { normalizeIP } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../../http/errors.js';
@@ -163,7 +164,10 @@ export function createSignInThrottle(options: {
       return options.redis !== null && health.up;
     },
 
-    async begin(rawUsername, ip) {
+    async begin(rawUsername, rawIp) {
+      // An IPv6 client usually holds a whole /64: count the network, not each address in it (as
+      // the request rate limiter does), so rotating addresses does not reset the counters.
+      const ip = normalizeIP(rawIp);
       const user = digest(rawUsername.toLowerCase());
       const userIp = `${user}:${ip}`;
       const wasUsable = options.redis !== null && health.usable();
