@@ -88,16 +88,18 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     method: LoginMethod,
     context: ClientContext,
   ): Promise<UserRow | null> {
-    const started = performance.now();
     let attempt: Awaited<ReturnType<SignInThrottle['begin']>>;
     try {
       attempt = await throttle.begin(rawUsername, context.ip ?? 'unknown');
     } catch (error) {
+      // Both paths have paid for the throttle check; the blocked one now waits what the rest of a
+      // failed attempt (lookup, verify, event) typically takes.
       deps.onThrottled();
-      const remaining = (typicalFailureMs || hasher.typicalVerifyMilliseconds()) - (performance.now() - started);
-      if (remaining > 0) await new Promise((resolve) => setTimeout(resolve, remaining));
+      await new Promise((resolve) => setTimeout(resolve, typicalFailureMs || hasher.typicalVerifyMilliseconds()));
       throw error;
     }
+    // Measured from here, so that a slowed-down attempt's wait does not count.
+    const started = performance.now();
     const user = await users.findByUsername(normalizeUsername(rawUsername));
     let ok = false;
     let needsRehash = false;
