@@ -1,0 +1,128 @@
+// The runner's report: a Markdown table (each scenario as a share of the ceiling, with the issue's
+// targets marked met or missed) and the same figures as JSON.
+import { cpus } from 'node:os';
+import type { LoadFigures } from './load.js';
+
+export type Measured = LoadFigures & { peakRssBytes: number };
+export interface Row extends Measured {
+  scenario: string;
+  what: string;
+  /** S6: the sign-in load that ran alongside. */
+  alongside?: LoadFigures;
+}
+
+export interface ReportInput {
+  target: string;
+  durationSeconds: number;
+  connections: number;
+  smoke: boolean;
+  ceiling: Measured | null;
+  rows: Row[];
+  argon2Rate: { verifiesPerSecond: number; lanes: number } | null;
+  originS2: Measured | null;
+  notes: string[];
+}
+
+const MB = 1024 * 1024;
+const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
+
+function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | null } {
+  const ofCeiling = input.ceiling ? row.requestsPerSecond / input.ceiling.requestsPerSecond : Number.NaN;
+  switch (row.scenario) {
+    case 'S1': {
+      const met = ofCeiling >= 0.5 && row.peakRssBytes <= 200 * MB;
+      return { text: `≥ 50% of ceiling, RSS ≤ 200 MB: ${verdict(met)}`, met };
+    }
+    case 'S2': {
+      const vsOrigin = input.originS2 ? row.successesPerSecond / input.originS2.successesPerSecond : null;
+      const met = ofCeiling >= 0.4 && (vsOrigin === null || vsOrigin >= 100);
+      const origin = vsOrigin === null ? 'origin not measured' : `${fixed(vsOrigin, 0)}× origin`;
+      return { text: `≥ 40% of ceiling and ≥ 100× origin (${origin}): ${verdict(met)}`, met };
+    }
+    case 'S3': {
+      if (!input.argon2Rate) return { text: 'raw argon2id rate not measured', met: null };
+      const share = row.successesPerSecond / input.argon2Rate.verifiesPerSecond;
+      const met = share >= 0.85 && row.p99Ms <= 500;
+      return { text: `≥ 85% of raw argon2id (${fixed(share * 100, 0)}%), p99 ≤ 500 ms: ${verdict(met)}`, met };
+    }
+    case 'S6': {
+      const met = row.p99Ms <= 50;
+      return { text: `S1 p99 ≤ 50 ms: ${verdict(met)}`, met };
+    }
+    default:
+      return { text: 'no target', met: null };
+  }
+}
+
+export function renderReport(input: ReportInput): { markdown: string; json: Record<string, unknown> } {
+  const ceilingRps = input.ceiling?.requestsPerSecond ?? Number.NaN;
+  const line = (name: string, what: string, figures: Measured, ratio: string, target: string) =>
+    `| ${name} | ${what} | ${fixed(figures.requestsPerSecond, 0)} | ${fixed(figures.successesPerSecond, 0)} | ${fixed(figures.p50Ms)} | ${fixed(figures.p99Ms)} | ${figures.non2xx} | ${figures.errors} | ${fixed(figures.peakRssBytes / MB, 0)} | ${ratio} | ${target} |`;
+  const lines = [
+    `gatehouse bench, ${input.target}, ${input.durationSeconds} s per scenario, ${input.connections} connections${input.smoke ? ' (smoke)' : ''}, ` +
+      `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${new Date().toISOString()}`,
+    '',
+    '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | of ceiling | target |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  if (input.ceiling) lines.push(line('ceiling', 'bare Fastify 5 GET /', input.ceiling, '100%', ''));
+  const results = input.rows.map((row) => ({ row, target: targetOf(row, input) }));
+  for (const { row, target } of results)
+    lines.push(line(row.scenario, row.what, row, `${fixed((row.requestsPerSecond / ceilingRps) * 100, 1)}%`, target.text));
+  if (input.originS2)
+    lines.push(
+      line(
+        'S2 origin',
+        'Flask GET /api/users (Basic, 100 users)',
+        input.originS2,
+        `${fixed((input.originS2.requestsPerSecond / ceilingRps) * 100, 2)}%`,
+        '',
+      ),
+    );
+  lines.push('');
+  if (input.argon2Rate) {
+    const s3 = input.rows.find((row) => row.scenario === 'S3');
+    const share = s3 ? ` S3 signs in ${fixed((s3.successesPerSecond / input.argon2Rate.verifiesPerSecond) * 100, 0)}% of that.` : '';
+    lines.push(
+      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in-process): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s.${share}`,
+    );
+  }
+  for (const row of input.rows) {
+    const statuses = Object.entries(row.statusCounts)
+      .map(([status, count]) => `${status}×${count}`)
+      .join(', ');
+    lines.push(`${row.scenario} statuses: ${statuses || 'none'}${row.timeouts ? `; ${row.timeouts} timeouts` : ''}.`);
+    if (row.alongside) {
+      const along = Object.entries(row.alongside.statusCounts)
+        .map(([status, count]) => `${status}×${count}`)
+        .join(', ');
+      lines.push(
+        `S6 sign-ins alongside: ${fixed(row.alongside.successesPerSecond, 1)} 2xx/s, p99 ${fixed(row.alongside.p99Ms)} ms (${along}).`,
+      );
+    }
+  }
+  lines.push(...input.notes);
+  lines.push('Not yet measured: S5 (deep page in 1,000,000 users), S7 (import of 1,000,000 users).');
+  return {
+    markdown: lines.join('\n'),
+    json: {
+      target: input.target,
+      durationSeconds: input.durationSeconds,
+      connections: input.connections,
+      smoke: input.smoke,
+      cores: cpus().length,
+      at: new Date().toISOString(),
+      ceiling: input.ceiling,
+      argon2Rate: input.argon2Rate,
+      originS2: input.originS2,
+      scenarios: results.map(({ row, target }) => ({
+        ...row,
+        ofCeiling: row.requestsPerSecond / ceilingRps,
+        target: target.text,
+        met: target.met,
+      })),
+      notes: input.notes,
+    },
+  };
+}

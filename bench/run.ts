@@ -1,0 +1,214 @@
+// The benchmark runner (issue 6): gatehouse against a bare Fastify route (the ceiling) and, for S2,
+// the origin Flask app, all measured in one run and read as ratios, since these machines are shared
+// and noisy. Prints a Markdown table and writes bench/out/run-<database>.json.
+// Usage: npm run bench -- [S1 S2 S3 S4 S6 signin-timing] [--duration 10] [--connections 32]
+//                         [--database sqlite|postgres] [--samples 300 (signin-timing)] [--smoke]
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
+import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
+import { type LoadFigures, type LoadOptions, runLoad } from './lib/load.js';
+import { peakRssBytes, resetPeakRss, type ServerProcess, stopAllChildren, stopServer } from './lib/processes.js';
+import { type Row, renderReport } from './lib/report.js';
+import {
+  ADMIN,
+  basic,
+  ORIGIN_ADMIN,
+  originUnavailable,
+  REPO,
+  seedGatehouse,
+  startCeiling,
+  startGatehouse,
+  startOrigin,
+} from './lib/services.js';
+
+const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S6', 'signin-timing'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    database: { type: 'string', default: 'sqlite' },
+    smoke: { type: 'boolean', default: false },
+    samples: { type: 'string' },
+  },
+});
+const smoke = values.smoke === true;
+const durationSeconds = Number(values.duration ?? (smoke ? 2 : 10));
+const connections = Number(values.connections ?? (smoke ? 4 : 32));
+const target: Target = values.database === 'postgres' ? 'postgres' : 'sqlite';
+if (values.database !== 'sqlite' && values.database !== 'postgres') throw new Error('--database must be sqlite or postgres');
+if (!(durationSeconds >= 1 && durationSeconds <= 600)) throw new Error('--duration must be 1..600 seconds');
+if (!(connections >= 1 && connections <= 1000)) throw new Error('--connections must be 1..1000');
+if (values.samples !== undefined && !(Number(values.samples) >= 1 && Number(values.samples) <= 100_000))
+  throw new Error('--samples must be 1..100000');
+const chosen = new Set<Scenario>();
+for (const name of positionals) {
+  const scenario = SCENARIOS.find((each) => each.toLowerCase() === name.toLowerCase());
+  if (!scenario) throw new Error(`unknown scenario ${name}; known: ${SCENARIOS.join(', ')}`);
+  chosen.add(scenario);
+}
+const scenarios = chosen.size > 0 ? SCENARIOS.filter((each) => chosen.has(each)) : [...SCENARIOS];
+const needsGatehouse = scenarios.some((each) => each !== 'signin-timing');
+
+let database: TestDatabase | null = null;
+let cleaned: Promise<void> | null = null;
+function cleanUp(): Promise<void> {
+  cleaned ??= (async () => {
+    await stopAllChildren();
+    await database?.drop().catch((error) => process.stderr.write(`could not drop the bench database: ${String(error)}\n`));
+  })();
+  return cleaned;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanUp().finally(() => process.exit(130));
+  });
+}
+
+/** Runs load against a server with its peak RSS reset first, and reads that peak after. */
+async function measure(server: ServerProcess, load: () => Promise<LoadFigures>): Promise<LoadFigures & { peakRssBytes: number }> {
+  resetPeakRss(server.pid);
+  const figures = await load();
+  return { ...figures, peakRssBytes: peakRssBytes(server.pid) };
+}
+
+const settings = (url: string, extra: Partial<LoadOptions> = {}): LoadOptions => ({ url, durationSeconds, connections, ...extra });
+const rows: Row[] = [];
+const notes: string[] = [];
+let ceiling: (LoadFigures & { peakRssBytes: number }) | null = null;
+let argon2Rate: { verifiesPerSecond: number; lanes: number } | null = null;
+let originS2: (LoadFigures & { peakRssBytes: number }) | null = null;
+let signinTiming: { ran: boolean; output: string } | null = null;
+const failures: string[] = [];
+
+try {
+  if (needsGatehouse) {
+    const ceilingServer = await startCeiling();
+    ceiling = await measure(ceilingServer, () => runLoad(settings(`${ceilingServer.url}/`)));
+    await stopServer(ceilingServer.child);
+
+    database = await createTestDatabase(target);
+    const gatehouse = await startGatehouse(database.url);
+    const { accessToken } = await seedGatehouse(gatehouse.url);
+    const s1 = settings(`${gatehouse.url}/v1/users/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    const signIn = settings(`${gatehouse.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'bench-member', password: 'bench-member-password-1' }),
+    });
+    let created = 0;
+    const runTag = Date.now().toString(36);
+
+    for (const scenario of scenarios) {
+      if (scenario === 'S1') rows.push({ scenario, what: 'Bearer GET /v1/users/me', ...(await measure(gatehouse, () => runLoad(s1))) });
+      if (scenario === 'S2') {
+        const figures = await measure(gatehouse, () =>
+          runLoad(settings(`${gatehouse.url}/v1/users?limit=20`, { headers: { authorization: basic(ADMIN.username, ADMIN.password) } })),
+        );
+        rows.push({ scenario, what: 'Basic GET /v1/users?limit=20 (100 users)', ...figures });
+      }
+      if (scenario === 'S3') {
+        argon2Rate = await measureArgon2VerifiesPerSecond(Math.min(durationSeconds, 5));
+        rows.push({ scenario, what: 'POST /v1/sessions', ...(await measure(gatehouse, () => runLoad(signIn))) });
+      }
+      if (scenario === 'S4') {
+        const figures = await measure(gatehouse, () =>
+          runLoad(
+            settings(`${gatehouse.url}/v1/users`, {
+              method: 'POST',
+              headers: { authorization: basic(ADMIN.username, ADMIN.password), 'content-type': 'application/json' },
+              makeBody: () => {
+                created += 1;
+                const username = `load-${runTag}-${created}`;
+                return JSON.stringify({ username, email: `${username}@example.com`, password: `load-password-${created}-long` });
+              },
+            }),
+          ),
+        );
+        rows.push({ scenario, what: 'POST /v1/users (admin Basic, unique usernames)', ...figures });
+      }
+      if (scenario === 'S6') {
+        resetPeakRss(gatehouse.pid);
+        const [bearer, signIns] = await Promise.all([runLoad(s1), runLoad(signIn)]);
+        rows.push({
+          scenario,
+          what: 'S1 while S3 saturates hashing (S1 figures)',
+          ...bearer,
+          peakRssBytes: peakRssBytes(gatehouse.pid),
+          alongside: signIns,
+        });
+      }
+    }
+    await stopServer(gatehouse.child);
+
+    if (scenarios.includes('S2') && !smoke) {
+      const why = originUnavailable();
+      if (why) notes.push(`Origin column skipped: ${why}.`);
+      else {
+        const origin = await startOrigin();
+        try {
+          originS2 = await measure(origin.server, () =>
+            runLoad(settings(`${origin.server.url}/api/users`, { headers: { authorization: ORIGIN_ADMIN } })),
+          );
+        } finally {
+          await stopServer(origin.server.child);
+          origin.cleanup();
+        }
+      }
+    } else if (scenarios.includes('S2')) notes.push('Origin column skipped: not run in --smoke (seeding it takes ~16 s).');
+  }
+
+  if (scenarios.includes('signin-timing')) signinTiming = await runSigninTiming(Number(values.samples ?? (smoke ? 12 : 300)));
+} finally {
+  await cleanUp();
+}
+
+function runSigninTiming(samples: number): Promise<{ ran: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bench/signin-timing.ts', '--samples', String(samples), '--database', target],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ ran: code === 0 && output.includes('Largest difference'), output: output.trim() });
+    });
+  });
+}
+
+const report = renderReport({ target, durationSeconds, connections, smoke, ceiling, rows, argon2Rate, originS2, notes });
+if (needsGatehouse) process.stdout.write(`${report.markdown}\n`);
+if (signinTiming) process.stdout.write(`\n${signinTiming.output}\n`);
+mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
+const json = { ...report.json, signinTiming: signinTiming && { ran: signinTiming.ran } };
+writeFileSync(new URL(`./out/run-${target}${smoke ? '-smoke' : ''}.json`, import.meta.url), `${JSON.stringify(json, null, 2)}\n`);
+
+if (needsGatehouse && !(ceiling && ceiling.successesPerSecond > 0)) failures.push('the ceiling served nothing');
+for (const scenario of scenarios) {
+  if (scenario === 'signin-timing') {
+    if (!signinTiming?.ran) failures.push('signin-timing did not run to its end');
+    continue;
+  }
+  const row = rows.find((each) => each.scenario === scenario);
+  if (!row || row.successesPerSecond <= 0) failures.push(`${scenario} did not report any 2xx response`);
+}
+if (failures.length > 0) {
+  process.stderr.write(`bench failed: ${failures.join('; ')}\n`);
+  process.exitCode = 1;
+}
