@@ -7,17 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Config } from '../src/config.js';
-import { bearer, buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
+import { bearer, buildTestApp, problem, SHIPPED_SIGNIN_LIMITS, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { passwordVerifications } from './helpers/metrics.js';
 
-const REAL_LIMITS: Partial<Config> = {
-  signInFailuresPerUsernameAndIp: 10,
-  signInFailuresPerIpPerDay: 100,
-  signInFailuresPerUsernamePerHour: 100,
-  signInRateLimitPerMinute: 30,
-  hashQueueMax: 0,
-};
+const REAL_LIMITS = SHIPPED_SIGNIN_LIMITS;
 const APP_ORIGIN = 'https://app.example.com';
 
 let addressCount = 0;

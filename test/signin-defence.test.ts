@@ -5,18 +5,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Config } from '../src/config.js';
-import { bearer, buildTestApp, problem, type TestApp, type TestUser, uniqueName } from './helpers/app.js';
+import { bearer, buildTestApp, problem, SHIPPED_SIGNIN_LIMITS, type TestApp, type TestUser, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { passwordVerifications, readMetrics } from './helpers/metrics.js';
 
 /** The shipped limits: buildTestApp raises them so that other suites are never throttled. */
-const REAL_LIMITS: Partial<Config> = {
-  signInFailuresPerUsernameAndIp: 10,
-  signInFailuresPerIpPerDay: 100,
-  signInFailuresPerUsernamePerHour: 100,
-  signInRateLimitPerMinute: 30,
-  hashQueueMax: 0,
-};
+const REAL_LIMITS = SHIPPED_SIGNIN_LIMITS;
 const WWW_AUTHENTICATE = 'Basic realm="gatehouse", Bearer realm="gatehouse"';
 
 let addressCount = 0;

@@ -11,6 +11,18 @@ import { createTestDatabase, type Target, type TestDatabase } from './databases.
 
 export const ADMIN = { username: 'root', password: 'admin-password-for-tests-1' };
 
+/** The shipped sign-in limits and hashing queue, which buildTestApp raises for the other suites. */
+export const SHIPPED_SIGNIN_LIMITS: Partial<Config> = (() => {
+  const defaults = loadConfig({});
+  return {
+    signInFailuresPerUsernameAndIp: defaults.signInFailuresPerUsernameAndIp,
+    signInFailuresPerIpPerDay: defaults.signInFailuresPerIpPerDay,
+    signInFailuresPerUsernamePerHour: defaults.signInFailuresPerUsernamePerHour,
+    signInRateLimitPerMinute: defaults.signInRateLimitPerMinute,
+    hashQueueMax: defaults.hashQueueMax,
+  };
+})();
+
 export interface TestApp {
   app: FastifyInstance;
   services: Services;
