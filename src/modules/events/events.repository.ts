@@ -2,6 +2,7 @@
 // mark, the polling feed, lag figures and pruning. `seq` is a bigint on PostgreSQL, which the pg
 // driver returns as a string: Number() brings it back (exact up to 2^53).
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { deleteInBatches } from '../../db/batches.js';
 import type { Database } from '../../db/schema.js';
 import type { Executor } from '../users/users.repository.js';
 
@@ -81,16 +82,15 @@ export function createEventsRepository(db: Kysely<Database>) {
 
     /** Deletes events older than `before`: published ones, or all when `includeUnpublished`. */
     async deleteOlderThan(before: string, includeUnpublished: boolean, batchSize = 5_000): Promise<number> {
-      let total = 0;
-      for (;;) {
-        let select = db.selectFrom('outbox_events').select('seq').where('time', '<', before);
-        if (!includeUnpublished) select = select.where('published_at', 'is not', null);
-        const seqs = (await select.limit(batchSize).execute()).map((row) => Number(row.seq));
-        if (seqs.length === 0) return total;
-        const result = await db.deleteFrom('outbox_events').where('seq', 'in', seqs).executeTakeFirst();
-        total += Number(result.numDeletedRows);
-        if (seqs.length < batchSize) return total;
-      }
+      return deleteInBatches(
+        batchSize,
+        async (limit) => {
+          let select = db.selectFrom('outbox_events').select('seq').where('time', '<', before);
+          if (!includeUnpublished) select = select.where('published_at', 'is not', null);
+          return (await select.limit(limit).execute()).map((row) => Number(row.seq));
+        },
+        async (seqs) => (await db.deleteFrom('outbox_events').where('seq', 'in', seqs).executeTakeFirst()).numDeletedRows,
+      );
     },
   };
 }

@@ -1,5 +1,6 @@
 // Kysely queries on login_events: append, page through one user's history, prune by age.
 import type { Kysely, Selectable } from 'kysely';
+import { deleteInBatches } from '../../db/batches.js';
 import type { Database, LoginEventsTable } from '../../db/schema.js';
 import type { Executor } from '../users/users.repository.js';
 
@@ -23,21 +24,12 @@ export function createLoginsRepository(db: Kysely<Database>) {
 
     /** Deletes events older than `before`, in batches so that no transaction grows large. */
     async deleteOlderThan(before: string, batchSize = 5_000): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const ids = await db.selectFrom('login_events').select('id').where('at', '<', before).limit(batchSize).execute();
-        if (ids.length === 0) return total;
-        const result = await db
-          .deleteFrom('login_events')
-          .where(
-            'id',
-            'in',
-            ids.map((row) => row.id),
-          )
-          .executeTakeFirst();
-        total += Number(result.numDeletedRows);
-        if (ids.length < batchSize) return total;
-      }
+      return deleteInBatches(
+        batchSize,
+        async (limit) =>
+          (await db.selectFrom('login_events').select('id').where('at', '<', before).limit(limit).execute()).map((row) => row.id),
+        async (ids) => (await db.deleteFrom('login_events').where('id', 'in', ids).executeTakeFirst()).numDeletedRows,
+      );
     },
   };
 }
