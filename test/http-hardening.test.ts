@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Config } from '../src/config.js';
-import { bearer, buildTestApp, problem, SHIPPED_SIGNIN_LIMITS, type TestApp, uniqueName } from './helpers/app.js';
+import { bearer, buildTestApp, problem, SHIPPED_SIGNIN_LIMITS, type TestApp, uniqueName, withTestApp } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { passwordVerifications } from './helpers/metrics.js';
 
@@ -52,14 +52,8 @@ function nestedSignIn(depth: number): string {
 
 for (const { target, skip } of await targets()) {
   describe(`request rate limits on ${target}`, { skip }, () => {
-    async function withApp(overrides: Partial<Config>, run: (app: TestApp) => Promise<void>): Promise<void> {
-      const own = await buildTestApp(target, { ...REAL_LIMITS, ...overrides });
-      try {
-        await run(own);
-      } finally {
-        await own.close();
-      }
-    }
+    const withApp = (overrides: Partial<Config>, run: (app: TestApp) => Promise<void>) =>
+      withTestApp(target, { ...REAL_LIMITS, ...overrides }, run);
 
     test('ASVS 11.1.4, OWASP API4: the general limit holds on every route, unknown paths included', async () => {
       await withApp({ rateLimitPerMinute: 5 }, async (own) => {

@@ -5,7 +5,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Config } from '../src/config.js';
-import { bearer, buildTestApp, problem, SHIPPED_SIGNIN_LIMITS, type TestApp, type TestUser, uniqueName } from './helpers/app.js';
+import {
+  bearer,
+  buildTestApp,
+  problem,
+  SHIPPED_SIGNIN_LIMITS,
+  type TestApp,
+  type TestUser,
+  uniqueName,
+  withTestApp,
+} from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { passwordVerifications, readMetrics } from './helpers/metrics.js';
 
@@ -103,14 +112,8 @@ for (const { target, skip } of await targets()) {
     });
     after(async () => t?.close());
 
-    async function withApp(overrides: Partial<Config>, run: (app: TestApp) => Promise<void>): Promise<void> {
-      const own = await buildTestApp(target, { ...REAL_LIMITS, ...overrides });
-      try {
-        await run(own);
-      } finally {
-        await own.close();
-      }
-    }
+    const withApp = (overrides: Partial<Config>, run: (app: TestApp) => Promise<void>) =>
+      withTestApp(target, { ...REAL_LIMITS, ...overrides }, run);
 
     describe('no account enumeration', () => {
       test('ASVS 2.2.1, 5.0 6.3.8: every sign-in path answers unknown user, wrong password and disabled user alike', async () => {

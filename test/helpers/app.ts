@@ -142,6 +142,16 @@ export async function buildTestApp(
   return testApp;
 }
 
+/** Runs `run` on an app of its own, closed (and its database dropped) afterwards. */
+export async function withTestApp(target: Target, overrides: Partial<Config>, run: (app: TestApp) => Promise<void>): Promise<void> {
+  const app = await buildTestApp(target, overrides);
+  try {
+    await run(app);
+  } finally {
+    await app.close();
+  }
+}
+
 export function bearer(token: string): string {
   return `Bearer ${token}`;
 }
