@@ -7,6 +7,11 @@ export type PasswordHashProfile = 'owasp' | 'test';
 export interface Config {
   databaseUrl: string;
   databasePoolMax: number;
+  databaseReplicaUrls: string[];
+  databaseReplicaMaxLagSeconds: number;
+  databaseConnectTimeoutMs: number;
+  databaseStatementTimeoutMs: number;
+  databaseIdleTimeoutMs: number;
   host: string;
   port: number;
   logLevel: string;
@@ -24,6 +29,7 @@ export interface Config {
   lastSeenIntervalSeconds: number;
   bodyLimitBytes: number;
   shutdownTimeoutSeconds: number;
+  shutdownDelaySeconds: number;
   redisUrl: string | null;
   redisKeyPrefix: string;
   trustProxy: string | null;
@@ -122,6 +128,15 @@ const list: Parser<string[]> = (raw) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
+const replicaUrls: Parser<string[]> = (raw) => {
+  const values = list(raw);
+  for (const value of values) {
+    if (!value.startsWith('postgres')) throw new SettingError('lists postgres:// URLs of read replicas');
+    databaseUrl(value);
+  }
+  return values;
+};
+
 const origins: Parser<string[]> = (raw) => {
   const values = list(raw);
   for (const value of values) {
@@ -145,6 +160,41 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     databaseUrl,
   ),
   databasePoolMax: s('DATABASE_POOL_MAX', 'databasePoolMax', '10', 'Most PostgreSQL connections per instance.', integer(1, 1000)),
+  databaseReplicaUrls: s(
+    'DATABASE_REPLICA_URLS',
+    'databaseReplicaUrls',
+    '',
+    'PostgreSQL read replicas, comma-separated `postgres://…` URLs: reads that may lag go to a healthy one.',
+    replicaUrls,
+  ),
+  databaseReplicaMaxLagSeconds: s(
+    'DATABASE_REPLICA_MAX_LAG_SECONDS',
+    'databaseReplicaMaxLagSeconds',
+    '5',
+    'A replica further behind the primary than this gets no reads until it catches up.',
+    integer(1, 3600),
+  ),
+  databaseConnectTimeoutMs: s(
+    'DATABASE_CONNECT_TIMEOUT_MS',
+    'databaseConnectTimeoutMs',
+    '1000',
+    'Longest wait for a PostgreSQL connection (new or from the pool) before the request gets 503.',
+    integer(100, 60_000),
+  ),
+  databaseStatementTimeoutMs: s(
+    'DATABASE_STATEMENT_TIMEOUT_MS',
+    'databaseStatementTimeoutMs',
+    '10000',
+    'PostgreSQL cancels a statement that runs longer (server side; the client gives up 1 s later).',
+    integer(100, 3_600_000),
+  ),
+  databaseIdleTimeoutMs: s(
+    'DATABASE_IDLE_TIMEOUT_MS',
+    'databaseIdleTimeoutMs',
+    '30000',
+    'An idle pooled PostgreSQL connection is closed after this long.',
+    integer(1000, 3_600_000),
+  ),
   host: s('HOST', 'host', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).', text),
   port: s('PORT', 'port', '8080', 'TCP port to listen on.', integer(0, 65535)),
   logLevel: s('GATEHOUSE_LOG_LEVEL', 'logLevel', 'info', 'pino log level: fatal, error, warn, info, debug, trace or silent.', logLevel),
@@ -227,6 +277,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     '10',
     'On SIGTERM, how long in-flight requests may take before exit.',
     integer(1, 600),
+  ),
+  shutdownDelaySeconds: s(
+    'GATEHOUSE_SHUTDOWN_DELAY_SECONDS',
+    'shutdownDelaySeconds',
+    '0',
+    'On SIGTERM, keep serving this long with /readyz answering 503, so that load balancers stop sending first.',
+    integer(0, 300),
   ),
   redisUrl: s(
     'REDIS_URL',
@@ -411,6 +468,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config = { ...(values as unknown as Config), ...overrides };
   if (problems.length === 0 && config.passwordHashProfile === 'test' && !isLoopback(config.host)) {
     problems.push(`GATEHOUSE_PASSWORD_HASH_PROFILE=test is for tests only and refuses to serve on the non-loopback HOST=${config.host}`);
+  }
+  if (problems.length === 0 && config.databaseReplicaUrls.length > 0 && !config.databaseUrl.startsWith('postgres')) {
+    problems.push('DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL (the embedded SQLite database has no replicas)');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -11,6 +11,8 @@ import { createRedis } from './lib/redis.js';
 import { createEventRecorder, type EventRecorder } from './modules/events/events.js';
 import { createEventsRepository, type EventsRepository } from './modules/events/events.repository.js';
 import { createRelay, type Relay } from './modules/events/relay.js';
+import { createIdempotency, type Idempotency } from './modules/idempotency/idempotency.js';
+import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createImportsRepository } from './modules/imports/imports.repository.js';
 import { createImportsService, type ImportsService } from './modules/imports/imports.service.js';
 import { createImportWorker, type ImportWorker } from './modules/imports/imports.worker.js';
@@ -42,7 +44,11 @@ export interface Services {
   imports: ImportsService;
   /** The import worker; `serve` starts it (GATEHOUSE_IMPORT_WORKER_ENABLED), `gatehouse import` drains with it. */
   importWorker: ImportWorker;
+  /** Set on SIGTERM: /readyz answers 503 while in-flight work drains. */
+  lifecycle: { draining: boolean };
   usersRepository: UsersRepository;
+  /** Idempotency-Key records of POST /v1/users and POST /v1/imports. */
+  idempotency: Idempotency;
   loginsRepository: LoginsRepository;
   users: UsersService;
   sessions: SessionsService;
@@ -50,14 +56,22 @@ export interface Services {
 }
 
 export async function createServices(config: Readonly<Config>, logger: Logger, options: { migrate?: boolean } = {}): Promise<Services> {
-  const database = createDatabase(config, (error) => logger.error({ err: error }, 'database pool error'));
+  const metrics = createMetrics();
+  const database = createDatabase(config, {
+    onPoolError: (error, server) => logger.error({ err: error, server }, 'database pool error'),
+    onRead: metrics.countRead,
+    onReplicaStateChange: (state, reason) =>
+      state.up
+        ? logger.info({ replica: state.name }, `read replica receives reads again: ${reason}`)
+        : logger.warn({ replica: state.name, lag_seconds: state.lagSeconds }, `read replica gets no reads: ${reason}`),
+  });
+  if (database.replicas) metrics.watchReplicas(database.replicas.states);
   const redis = config.redisUrl ? createRedis(config.redisUrl, (error) => logger.warn({ err: error }, 'redis connection error')) : null;
   try {
     if (options.migrate !== false) {
       const applied = await migrateToLatest(database.db);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
-    const metrics = createMetrics();
     const concurrency = config.hashConcurrency || availableParallelism();
     const pool = createHashPool(concurrency, config.hashQueueMax || concurrency * 8, metrics.countHashRejection);
     metrics.watchHashPool(pool);
@@ -126,8 +140,10 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       eventsRepository,
       events,
       relay,
+      lifecycle: { draining: false },
       usersRepository,
       loginsRepository,
+      idempotency: createIdempotency(createIdempotencyRepository(database.db)),
       users: createUsersService({ ...common, dialect: database.dialect, config }),
       imports,
       importWorker,

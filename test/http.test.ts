@@ -41,6 +41,19 @@ for (const { target, skip } of await targets()) {
       assert.equal(ready.statusCode, 200, ready.body);
     });
 
+    test('GET /readyz answers 503 while the instance drains (after SIGTERM), and /healthz stays 200', async () => {
+      t.services.lifecycle.draining = true;
+      try {
+        const ready = await t.app.inject({ url: '/readyz' });
+        assert.equal(ready.statusCode, 503, ready.body);
+        assert.equal(ready.json().code, 'unavailable');
+        assert.equal((await t.app.inject({ url: '/healthz' })).statusCode, 200);
+      } finally {
+        t.services.lifecycle.draining = false;
+      }
+      assert.equal((await t.app.inject({ url: '/readyz' })).statusCode, 200);
+    });
+
     test('GET /metrics counts requests by route pattern and status, and times password hashing', async () => {
       const user = await t.createUser();
       await t.signIn(user.username, user.password);

@@ -375,6 +375,27 @@ for (const { target, skip } of await targets()) {
           for (const ip of shedFrom) assert.equal((await jsonSignIn(own, user.username, user.password, ip)).statusCode, 201, ip);
         });
       });
+
+      test('ASVS 2.2.1: sign-ins that fail because the database does not answer are 503 and count as no failed attempt', async () => {
+        const user = await t.createUser();
+        const ip = newAddress();
+        const repository = t.services.usersRepository;
+        const findByUsername = repository.findByUsername;
+        repository.findByUsername = async () => {
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        };
+        try {
+          // More than the 10 failures a (username, address) may have before it is blocked.
+          for (let i = 0; i < 12; i += 1) {
+            const answer = await jsonSignIn(t, user.username, user.password, ip);
+            assert.equal(answer.statusCode, 503, answer.body);
+            assert.equal(answer.json().code, 'unavailable');
+          }
+        } finally {
+          repository.findByUsername = findByUsername;
+        }
+        assert.equal((await jsonSignIn(t, user.username, user.password, ip)).statusCode, 201, 'not locked out after the outage');
+      });
     });
 
     describe('Basic credential cache', () => {

@@ -1,12 +1,13 @@
 // createDatabase(config): the one place that knows how to open SQLite or PostgreSQL.
-// SQLite runs in WAL mode with foreign keys on; PostgreSQL uses a bounded pg pool whose idle-client
-// errors are logged instead of crashing the process.
+// SQLite runs in WAL mode with foreign keys on; PostgreSQL uses bounded pg pools (primary, and read
+// replicas when configured) whose idle-client errors are logged instead of crashing the process.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { createReplicaRouter, type ReplicaRouter, type ReplicaState } from './replicas.js';
 import type { Database, Dialect } from './schema.js';
 
 export interface DatabaseHandle {
@@ -14,16 +15,59 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** A short description without credentials, for logs. */
   description: string;
+  /** PostgreSQL with DATABASE_REPLICA_URLS: where replica-eligible reads go; null otherwise. */
+  replicas: ReplicaRouter | null;
   destroy(): Promise<void>;
 }
 
-type DatabaseConfig = Pick<Config, 'databaseUrl' | 'databasePoolMax'>;
+type DatabaseConfig = Pick<Config, 'databaseUrl' | 'databasePoolMax'> &
+  Partial<
+    Pick<
+      Config,
+      | 'databaseReplicaUrls'
+      | 'databaseReplicaMaxLagSeconds'
+      | 'databaseConnectTimeoutMs'
+      | 'databaseStatementTimeoutMs'
+      | 'databaseIdleTimeoutMs'
+    >
+  >;
+
+export interface DatabaseHooks {
+  onPoolError?: (error: Error, server: string) => void;
+  onRead?: (target: string) => void;
+  onReplicaStateChange?: (state: ReplicaState, reason: string) => void;
+}
 
 export function sqlitePath(databaseUrl: string): string {
   return resolve(databaseUrl.slice('sqlite:'.length));
 }
 
-export function createDatabase(config: DatabaseConfig, onPoolError: (error: Error) => void = () => {}): DatabaseHandle {
+function describe(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  return `postgres://${url.hostname}:${url.port || 5432}${url.pathname}`;
+}
+
+// Bounded everywhere, so that a database that is down or stuck costs a request a 503 within about
+// the connect timeout rather than a hang: waiting for a connection (new or pooled), a statement on
+// the server, and the client's own wait for an answer (a server that stops answering mid-query).
+function createPool(databaseUrl: string, config: DatabaseConfig, onError: (error: Error) => void): pg.Pool {
+  const statementTimeout = config.databaseStatementTimeoutMs ?? 10_000;
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: config.databasePoolMax,
+    connectionTimeoutMillis: config.databaseConnectTimeoutMs ?? 1_000,
+    idleTimeoutMillis: config.databaseIdleTimeoutMs ?? 30_000,
+    statement_timeout: statementTimeout,
+    query_timeout: statementTimeout + 1_000,
+    keepAlive: true,
+  });
+  // An idle client whose server went away emits here; without a listener that would crash the process.
+  pool.on('error', onError);
+  return pool;
+}
+
+export function createDatabase(config: DatabaseConfig, hooks: DatabaseHooks | ((error: Error) => void) = {}): DatabaseHandle {
+  const { onPoolError, onRead, onReplicaStateChange } = typeof hooks === 'function' ? { onPoolError: hooks } : hooks;
   if (config.databaseUrl.startsWith('sqlite:')) {
     const file = sqlitePath(config.databaseUrl);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -33,24 +77,26 @@ export function createDatabase(config: DatabaseConfig, onPoolError: (error: Erro
     connection.pragma('foreign_keys = ON');
     connection.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
-    return { db, dialect: 'sqlite', description: `sqlite:${file}`, destroy: () => db.destroy() };
+    return { db, dialect: 'sqlite', description: `sqlite:${file}`, replicas: null, destroy: () => db.destroy() };
   }
-  const url = new URL(config.databaseUrl);
-  const pool = new pg.Pool({
-    connectionString: config.databaseUrl,
-    max: config.databasePoolMax,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
-    statement_timeout: 15_000,
-  });
-  pool.on('error', onPoolError);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return {
-    db,
-    dialect: 'postgres',
-    description: `postgres://${url.hostname}:${url.port || 5432}${url.pathname}`,
-    destroy: () => db.destroy(),
-  };
+  const primary = createPool(config.databaseUrl, config, (error) => onPoolError?.(error, 'primary'));
+  const replicaUrls = config.databaseReplicaUrls ?? [];
+  const replicas =
+    replicaUrls.length > 0
+      ? createReplicaRouter({
+          primary,
+          replicas: replicaUrls.map((url, i) => {
+            const name = `replica-${i + 1}`;
+            return { name, pool: createPool(url, config, (error) => onPoolError?.(error, name)) };
+          }),
+          maxLagSeconds: config.databaseReplicaMaxLagSeconds ?? 5,
+          onRead,
+          onStateChange: onReplicaStateChange,
+        })
+      : null;
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: replicas ? replicas.pool : primary }) });
+  const description = [describe(config.databaseUrl), ...replicaUrls.map((url, i) => `replica-${i + 1} ${describe(url)}`)].join(', ');
+  return { db, dialect: 'postgres', description, replicas, destroy: () => db.destroy() };
 }
 
 /** True when the database answers a trivial query. */

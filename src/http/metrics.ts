@@ -17,6 +17,10 @@ export interface Metrics {
   watchOutbox(stats: () => Promise<{ count: number; oldest: string | Date | null }>): void;
   /** Reports the hashing pool's queue as gauges, read at scrape time. */
   watchHashPool(pool: { readonly active: number; readonly queued: number }): void;
+  /** A replica-eligible query went to this target (`primary` or a replica's name). */
+  countRead(target: string): void;
+  /** Reports each replica's lag and whether it receives reads, read at scrape time. */
+  watchReplicas(states: () => { name: string; up: boolean; lagSeconds: number }[]): void;
 }
 
 export function createMetrics(): Metrics {
@@ -56,8 +60,35 @@ export function createMetrics(): Metrics {
     help: 'Relay batches that failed (broker unreachable, or a publish not confirmed); they are retried.',
     registers: [registry],
   });
+  const reads = new Counter({
+    name: 'gatehouse_db_reads_total',
+    help: 'Queries of requests that may read from a replica, by the server that answered them (primary or replica-N).',
+    labelNames: ['target'],
+    registers: [registry],
+  });
   return {
     registry,
+    countRead: (target) => reads.inc({ target }),
+    watchReplicas(states) {
+      new Gauge({
+        name: 'gatehouse_db_replica_lag_seconds',
+        help: 'How long ago the primary had changes this replica has not replayed yet (+Inf when it does not answer).',
+        labelNames: ['replica'],
+        registers: [registry],
+        collect() {
+          for (const state of states()) this.set({ replica: state.name }, state.lagSeconds);
+        },
+      });
+      new Gauge({
+        name: 'gatehouse_db_replica_up',
+        help: '1 when the replica receives reads (answers, and lags at most DATABASE_REPLICA_MAX_LAG_SECONDS).',
+        labelNames: ['replica'],
+        registers: [registry],
+        collect() {
+          for (const state of states()) this.set({ replica: state.name }, state.up ? 1 : 0);
+        },
+      });
+    },
     countPublished: (count) => published.inc(count),
     countPublishFailure: () => publishFailures.inc(),
     watchOutbox(stats) {

@@ -31,8 +31,8 @@ export async function registerCors(app: FastifyInstance, allowedOrigins: readonl
   await app.register(cors, {
     origin: (origin, callback) => callback(null, origin !== undefined && origin !== 'null' && allowed.has(origin)),
     methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'idempotency-key'],
-    exposedHeaders: ['x-request-id', 'location', 'retry-after'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'idempotency-key', 'gatehouse-consistency'],
+    exposedHeaders: ['x-request-id', 'location', 'retry-after', 'gatehouse-consistency', 'idempotent-replayed'],
     credentials: false,
     maxAge: 600,
   });

@@ -100,14 +100,16 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     }
     // Measured from here, so that a slowed-down attempt's wait does not count.
     const started = performance.now();
-    const user = await users.findByUsername(normalizeUsername(rawUsername));
+    let user: UserRow | undefined;
     let ok = false;
     let needsRehash = false;
     try {
+      user = await users.findByUsername(normalizeUsername(rawUsername));
       if (user) ({ ok, needsRehash } = await hasher.verify(user.password_hash, password));
       else await hasher.verifyDummy(password);
     } catch (error) {
-      // Shed (503 overloaded) before any password was checked: not a failed attempt.
+      // No password was checked (shed as 503 overloaded, or the database did not answer): not a
+      // failed attempt, so an outage never locks anyone out once it is over.
       await attempt.cancel();
       throw error;
     }
