@@ -111,7 +111,7 @@ async function withHourlyHousekeeping(
       const logged = app.logs.length;
       mock.timers.tick(PRUNE_INTERVAL_MS);
       const deadline = Date.now() + 10_000;
-      while (!app.logs.slice(logged).some((line) => /pruned old login events and events|pruning failed/.test(line))) {
+      while (!app.logs.slice(logged).some((line) => /pruned old login events, events and idempotency keys|pruning failed/.test(line))) {
         assert.ok(Date.now() < deadline, 'the housekeeping logged what it pruned');
         await new Promise((resolve) => setImmediate(resolve));
       }

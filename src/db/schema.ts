@@ -101,6 +101,17 @@ export interface ImportFailuresTable {
   reason: string;
 }
 
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  fingerprint: string;
+  status_code: number;
+  location: string | null;
+  body: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -111,6 +122,7 @@ export interface Database {
   import_jobs: ImportJobsTable;
   import_chunks: ImportChunksTable;
   import_failures: ImportFailuresTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -14,6 +14,7 @@ export const ERROR_CATALOGUE = {
   username_taken: { status: 409, title: 'The username is taken' },
   email_taken: { status: 409, title: 'The email address is taken' },
   last_admin: { status: 409, title: 'At least one active admin must remain' },
+  idempotency_key_reused: { status: 422, title: 'The Idempotency-Key was used for a different request' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },

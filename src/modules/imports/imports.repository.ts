@@ -58,6 +58,7 @@ export function createImportsRepository(db: Kysely<Database>) {
       failed: number,
       now: string,
       reserveUntil: string | null = null,
+      onQueued?: (trx: Executor) => Promise<void>,
     ): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx
@@ -81,6 +82,7 @@ export function createImportsRepository(db: Kysely<Database>) {
               .execute();
           }
           await completeIfDone(trx, jobId, now);
+          await onQueued?.(trx);
         }
       });
     },

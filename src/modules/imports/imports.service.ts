@@ -14,7 +14,7 @@ import type { EventRecorder } from '../events/events.js';
 import { isSupportedPasswordHash } from '../sessions/legacy-hashes.js';
 import type { PasswordHasher } from '../sessions/passwords.js';
 import { assertPasswordPolicy } from '../users/password-policy.js';
-import { encodeRoles, ROLES, type Role, type UserRow } from '../users/users.repository.js';
+import { type Executor, encodeRoles, ROLES, type Role, type UserRow } from '../users/users.repository.js';
 import { validateDisplayName, validateEmail, validateUsername } from '../users/users.service.js';
 import { toUserView } from '../users/users.view.js';
 import type { ImportsRepository } from './imports.repository.js';
@@ -124,7 +124,12 @@ export function createImportsService(deps: ImportsServiceDeps) {
 
   return {
     /** Reads an upload into a new job's chunks; returns the job id once the whole body is stored. */
-    async start(body: Readable, format: 'ndjson' | 'csv', createdBy: string | null): Promise<string> {
+    async start(
+      body: Readable,
+      format: 'ndjson' | 'csv',
+      createdBy: string | null,
+      options: { beforeQueue?: (trx: Executor, jobId: string) => Promise<void> } = {},
+    ): Promise<string> {
       const jobId = uuidv7();
       await imports.insertJob({ id: jobId, format, created_by: createdBy, now: nowIso() });
       const parsed: AsyncGenerator<ParsedRow> = format === 'csv' ? parseCsv(body) : parseNdjson(body);
@@ -132,6 +137,7 @@ export function createImportsService(deps: ImportsServiceDeps) {
       let rowsRead = 0;
       let batch: { rowNumber: number; row: ImportRow }[] = [];
       let failures: { rowNumber: number; reason: string }[] = [];
+      let reading = true;
 
       const flush = async () => {
         if (failures.length > 0) {
@@ -159,9 +165,23 @@ export function createImportsService(deps: ImportsServiceDeps) {
         // while; the database queue takes a chunk over if no worker started it by then (the broker
         // lost the message, or was down).
         const now = nowIso();
-        await imports.updateReading(jobId, rowsRead, seq, 0, now, deps.enqueue ? addSeconds(now, deps.leaseSeconds) : null);
+        const beforeQueue = options.beforeQueue;
+        await imports.updateReading(
+          jobId,
+          rowsRead,
+          seq,
+          0,
+          now,
+          deps.enqueue ? addSeconds(now, deps.leaseSeconds) : null,
+          beforeQueue &&
+            (async (trx) => {
+              reading = false;
+              await beforeQueue(trx, jobId);
+            }),
+        );
       } catch (error) {
-        await imports.failJob(jobId, 'the upload could not be read to its end', nowIso());
+        const reason = reading ? 'the upload could not be read to its end' : 'the upload was read but not queued';
+        await imports.failJob(jobId, reason, nowIso()).catch(() => {});
         throw error;
       }
       if (deps.enqueue) for (let chunk = 1; chunk <= seq; chunk++) await deps.enqueue(jobId, chunk).catch(() => false);
