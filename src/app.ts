@@ -11,7 +11,10 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { registerAdminRoutes } from './admin/admin.routes.js';
 import { registerAuth } from './http/auth.js';
+import { publicCachePolicies, registerPublicCaching } from './http/caching.js';
+import { registerReadConsistency } from './http/consistency.js';
 import { AppError, errorHandler } from './http/errors.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { registerNotFound } from './http/not-found.js';
@@ -22,6 +25,9 @@ import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerImportsRoutes } from './modules/imports/imports.routes.js';
 import { registerOpsRoutes } from './modules/ops/ops.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { createStatsRepository } from './modules/stats/stats.repository.js';
+import { registerStatsRoutes } from './modules/stats/stats.routes.js';
+import { createStatsService } from './modules/stats/stats.service.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
 import type { Services } from './services.js';
 
@@ -37,6 +43,25 @@ function validators() {
   const query = addFormats(new Ajv({ ...base, coerceTypes: true }));
   for (const ajv of [body, query]) ajv.addSchema(ProblemSchema);
   return { body, query };
+}
+
+type OpenApiDocument = {
+  paths?: Record<string, Record<string, { parameters?: { in: string; required?: boolean; schema?: { default?: unknown } }[] }>>;
+};
+
+/**
+ * A query parameter with a default (limit, sort) is filled in when absent, so the client need not
+ * send it; the schema lists it as required only so that handlers see it typed as always there.
+ */
+function optionalDefaults<T extends OpenApiDocument>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.in === 'query' && parameter.schema?.default !== undefined) parameter.required = false;
+      }
+    }
+  }
+  return document;
 }
 
 export async function buildApp(services: Services, logger: Logger): Promise<FastifyInstance> {
@@ -65,6 +90,8 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Before the security headers' hook, which makes anything without a Cache-Control `no-store`.
+  registerPublicCaching(app, publicCachePolicies(Math.min(300, Math.floor(config.signingKeyActivationSeconds / 3))));
   registerSecurityHeaders(app);
   await registerCors(app, config.corsOrigins);
   // JSON (and form bodies, in the /api scope) only: a text/plain body is a 415, not a string.
@@ -104,11 +131,32 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   });
   registerNotFound(app, config.rateLimitPerMinute > 0 ? app.rateLimit() : null);
   registerAuth(app, services.sessions);
+  registerReadConsistency(
+    app,
+    services.database.replicas && {
+      replicas: services.database.replicas,
+      redis: services.redis,
+      keyPrefix: config.redisKeyPrefix,
+      maxLagSeconds: config.databaseReplicaMaxLagSeconds,
+      logger,
+    },
+  );
 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'gatehouse', version: '1.0.0', description: 'User management and authentication over HTTP.' },
+      // Relative: requests from /docs go to the instance that served the page.
+      servers: [{ url: '/', description: 'This instance' }],
+      tags: [
+        { name: 'users', description: 'User accounts: create, list, read, change, delete; sign-in history' },
+        { name: 'sessions', description: 'Sign-in for tokens, refresh, sign-out, and the keys that verify tokens' },
+        { name: 'events', description: 'The feed of recorded events (CloudEvents)' },
+        { name: 'imports', description: 'Bulk import of users from NDJSON or CSV, and its progress' },
+        { name: 'stats', description: 'Counts of users and sign-ins, for the admin page' },
+        { name: 'origin', description: "The origin service's /api routes, kept for its clients" },
+        { name: 'operations', description: 'Liveness, readiness and metrics' },
+      ],
       components: {
         securitySchemes: {
           basic: { type: 'http', scheme: 'basic' },
@@ -117,14 +165,37 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
       },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (document) =>
+      'openapiObject' in document ? optionalDefaults(document.openapiObject as OpenApiDocument) : document.swaggerObject,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The docs page loads nothing from elsewhere: its assets come from @fastify/swagger-ui and the
+  // document from /docs/json, so the policy names no other origin (the plugin's default allows
+  // any https: style or font and an external validator's images).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { validatorUrl: null },
+    staticCSP: {
+      'default-src': "'self'",
+      'base-uri': "'self'",
+      'connect-src': "'self'",
+      'font-src': ["'self'", 'data:'],
+      'form-action': "'self'",
+      'frame-ancestors': "'none'",
+      'img-src': ["'self'", 'data:'],
+      'object-src': "'none'",
+      'script-src': "'self'",
+      'script-src-attr': "'none'",
+      'style-src': "'self'",
+    },
+  });
 
-  registerOpsRoutes(app, services.database.db, services.metrics);
-  registerUsersRoutes(app, services.users);
+  registerOpsRoutes(app, services.database.db, services.metrics, services.lifecycle);
+  registerUsersRoutes(app, services.users, services.idempotency);
   registerSessionsRoutes(app, services.sessions, services.tokens);
   registerEventsRoutes(app, services.eventsRepository, config.eventSource);
-  await registerImportsRoutes(app, services.imports, config.importMaxBytes);
+  await registerImportsRoutes(app, services.imports, services.idempotency, config.importMaxBytes);
+  registerStatsRoutes(app, createStatsService(createStatsRepository(services.database.db, services.database.dialect)));
+  registerAdminRoutes(app);
   // Form bodies only in the origin's scope (POST /api/users): /v1 stays JSON-only, so a cross-site
   // HTML form (no CORS preflight) never reaches it.
   await app.register(async (origin) => {
@@ -132,16 +203,21 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     registerCompatRoutes(origin, services.users, services.sessions);
   });
 
-  // Hourly housekeeping: old login events, and old events (published ones; every one without a
-  // broker, where the feed is their only reader).
+  // Hourly housekeeping: old login events, old events (published ones; every one without a broker,
+  // where the feed is their only reader) and expired Idempotency-Key records.
   const pruneTimer = setInterval(() => {
     const loginsBefore = new Date(Date.now() - config.loginEventRetentionDays * 86_400_000).toISOString();
     const eventsBefore = new Date(Date.now() - config.eventRetentionDays * 86_400_000).toISOString();
     Promise.all([
       services.loginsRepository.deleteOlderThan(loginsBefore),
       services.eventsRepository.deleteOlderThan(eventsBefore, config.amqpUrl === null),
+      services.idempotency.deleteExpired(),
     ])
-      .then(([logins, events]) => (logins > 0 || events > 0) && app.log.info({ logins, events }, 'pruned old login events and events'))
+      .then(
+        ([logins, events, idempotencyKeys]) =>
+          (logins > 0 || events > 0 || idempotencyKeys > 0) &&
+          app.log.info({ logins, events, idempotency_keys: idempotencyKeys }, 'pruned old login events, events and idempotency keys'),
+      )
       .catch((error) => app.log.warn({ err: error }, 'pruning failed'));
   }, PRUNE_INTERVAL_MS);
   pruneTimer.unref();

@@ -5,11 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf, clientContext, parseAuthorization } from '../../http/auth.js';
 import { AppError } from '../../http/errors.js';
-import { errorResponses, IdParams } from '../../http/schemas.js';
+import { errorResponses, IdParams, jsonResponse, locationHeader } from '../../http/schemas.js';
 import { toIso } from '../../lib/time.js';
 import type { SessionsService } from '../sessions/sessions.service.js';
 import type { UserRow } from '../users/users.repository.js';
-import { UpdateUserBody } from '../users/users.schemas.js';
+import { UpdateUserBody, USER_EXAMPLE } from '../users/users.schemas.js';
 import type { UsersService } from '../users/users.service.js';
 import type { UserView } from '../users/users.view.js';
 
@@ -24,6 +24,17 @@ const OriginCreate = Type.Object(
   { username: Type.String({ maxLength: 256 }), email: Type.String({ maxLength: 512 }), password: Type.String({ maxLength: 1024 }) },
   { additionalProperties: false },
 );
+const OriginCreateBody = Type.Object(OriginCreate.properties, {
+  additionalProperties: false,
+  examples: [{ username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple' }],
+});
+
+const ORIGIN_USER_EXAMPLE = {
+  id: USER_EXAMPLE.id,
+  username: USER_EXAMPLE.username,
+  email: USER_EXAMPLE.email,
+  last_login: USER_EXAMPLE.last_login_at,
+};
 
 function toOrigin(user: UserRow | UserView) {
   return { id: user.id, username: user.username, email: user.email, last_login: toIso(user.last_login_at) };
@@ -35,12 +46,16 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
   typed.get(
     '/api/users',
     {
-      config: { auth: 'admin' },
+      config: { auth: 'admin', reads: 'replica' },
       schema: {
         tags: ['origin'],
         summary: 'All users, in the origin shape (admin)',
+        operationId: 'listOriginUsers',
         security: [{ basic: [] }, { bearer: [] }],
-        response: { 200: Type.Array(OriginUser), ...errorResponses('unauthorized', 'forbidden') },
+        response: {
+          200: jsonResponse('Every user', Type.Array(OriginUser), [ORIGIN_USER_EXAMPLE]),
+          ...errorResponses('unauthorized', 'forbidden'),
+        },
       },
     },
     async () => (await users.listAll()).map(toOrigin),
@@ -53,14 +68,24 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       schema: {
         tags: ['origin'],
         summary: 'Create a user from a JSON or form body, or query-string parameters (admin; anyone with open sign-up)',
+        operationId: 'createOriginUser',
         security: [{ basic: [] }, { bearer: [] }, {}],
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         // Read only when there is no body, for the origin's clients; never logged.
         querystring: Type.Partial(OriginCreate),
-        body: OriginCreate,
+        body: OriginCreateBody,
         response: {
-          201: OriginUser,
-          ...errorResponses('invalid_request', 'weak_password', 'unauthorized', 'forbidden', 'username_taken', 'email_taken'),
+          201: jsonResponse('The created user', OriginUser, ORIGIN_USER_EXAMPLE, locationHeader(`/v1/users/${USER_EXAMPLE.id}`)),
+          ...errorResponses(
+            'invalid_request',
+            'weak_password',
+            'unauthorized',
+            'forbidden',
+            'username_taken',
+            'email_taken',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
         },
       },
       // The origin's clients send the fields as query parameters and no body.
@@ -81,10 +106,15 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       schema: {
         tags: ['origin'],
         summary: 'Sign in with HTTP Basic and record the login time',
+        operationId: 'originLogin',
         security: [{ basic: [] }],
         response: {
-          200: Type.Object({ message: Type.String(), last_login: Type.String({ format: 'date-time' }) }),
-          ...errorResponses('unauthorized'),
+          200: jsonResponse(
+            'Signed in; the login time is recorded',
+            Type.Object({ message: Type.String(), last_login: Type.String({ format: 'date-time' }) }),
+            { message: 'Hello, alice! Login successful at 2026-11-29T08:30:12.456Z', last_login: '2026-11-29T08:30:12.456Z' },
+          ),
+          ...errorResponses('unauthorized', 'overloaded'),
         },
       },
     },
@@ -92,6 +122,7 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       const credentials = parseAuthorization(request.headers.authorization);
       if (credentials?.scheme !== 'basic') throw AppError.unauthorized();
       const user = await sessions.basicLogin(credentials.username, credentials.password, clientContext(request));
+      request.consistencySubject = user.id;
       const lastLogin = toIso(user.last_login_at) ?? new Date().toISOString();
       return { message: `Hello, ${user.username}! Login successful at ${lastLogin}`, last_login: lastLogin };
     },
@@ -104,12 +135,22 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       schema: {
         tags: ['origin'],
         summary: 'Change a user, as PATCH /v1/users/{id} (admin)',
+        operationId: 'updateOriginUser',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
         body: UpdateUserBody,
         response: {
-          200: OriginUser,
-          ...errorResponses('invalid_request', 'unauthorized', 'forbidden', 'not_found', 'email_taken', 'last_admin'),
+          200: jsonResponse('The user as changed', OriginUser, ORIGIN_USER_EXAMPLE),
+          ...errorResponses(
+            'invalid_request',
+            'unauthorized',
+            'forbidden',
+            'not_found',
+            'email_taken',
+            'last_admin',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
         },
       },
     },
@@ -123,9 +164,13 @@ export function registerCompatRoutes(app: FastifyInstance, users: UsersService, 
       schema: {
         tags: ['origin'],
         summary: 'Delete a user, as DELETE /v1/users/{id} (admin)',
+        operationId: 'deleteOriginUser',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
-        response: { 204: Type.Null(), ...errorResponses('unauthorized', 'forbidden', 'not_found', 'last_admin') },
+        response: {
+          204: Type.Null({ description: 'The user and its sessions are gone' }),
+          ...errorResponses('invalid_request', 'unauthorized', 'forbidden', 'not_found', 'last_admin'),
+        },
       },
     },
     async (request, reply) => {

@@ -4,9 +4,21 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../http/errors.js';
-import { errorResponses } from '../../http/schemas.js';
+import { errorResponses, jsonResponse } from '../../http/schemas.js';
+import { USER_EXAMPLE } from '../users/users.schemas.js';
 import { EVENT_TYPES, toCloudEvent } from './events.js';
 import type { EventsRepository } from './events.repository.js';
+
+const CLOUD_EVENT_EXAMPLE = {
+  specversion: '1.0',
+  id: '019acb3e-9f10-7d2b-8c1a-3e5f7a9b1c2d',
+  source: '/gatehouse',
+  type: 'user.created',
+  subject: '019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10',
+  time: '2026-11-28T04:10:00.123Z',
+  datacontenttype: 'application/json',
+  data: { user: USER_EXAMPLE },
+};
 
 const CloudEventSchema = Type.Object(
   {
@@ -21,20 +33,17 @@ const CloudEventSchema = Type.Object(
   },
   {
     $id: 'CloudEvent',
-    examples: [
-      {
-        specversion: '1.0',
-        id: '019acb3e-9f10-7d2b-8c1a-3e5f7a9b1c2d',
-        source: '/gatehouse',
-        type: 'user.created',
-        subject: '019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10',
-        time: '2026-11-28T04:10:00.123Z',
-        datacontenttype: 'application/json',
-        data: { user: { id: '019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10', username: 'alice' } },
-      },
-    ],
+    examples: [CLOUD_EVENT_EXAMPLE],
   },
 );
+
+const EventPage = Type.Object({
+  items: Type.Array(Type.Ref('CloudEvent')),
+  next_after: Type.Union([Type.String(), Type.Null()], {
+    description: 'Pass as `after` to read on: the last item, or the given `after` when nothing is new',
+  }),
+});
+const EVENT_PAGE_EXAMPLE = { items: [CLOUD_EVENT_EXAMPLE], next_after: '019acb3e-9f10-7d2b-8c1a-3e5f7a9b1c2d' };
 
 export function registerEventsRoutes(app: FastifyInstance, events: EventsRepository, source: string): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -47,6 +56,7 @@ export function registerEventsRoutes(app: FastifyInstance, events: EventsReposit
       schema: {
         tags: ['events'],
         summary: 'Recorded events after a given event id, oldest first (admin)',
+        operationId: 'listEvents',
         security: [{ basic: [] }, { bearer: [] }],
         querystring: Type.Object(
           {
@@ -58,12 +68,7 @@ export function registerEventsRoutes(app: FastifyInstance, events: EventsReposit
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(Type.Ref('CloudEvent')),
-            next_after: Type.Union([Type.String(), Type.Null()], {
-              description: 'Pass as `after` to read on: the last item, or the given `after` when nothing is new',
-            }),
-          }),
+          200: jsonResponse('Events after `after`, oldest first', EventPage, EVENT_PAGE_EXAMPLE),
           ...errorResponses('invalid_request', 'unauthorized', 'forbidden'),
         },
       },

@@ -2,15 +2,19 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf } from '../../http/auth.js';
-import { errorResponses, IdParams } from '../../http/schemas.js';
+import { errorResponses, IdParams, jsonResponse, locationHeader } from '../../http/schemas.js';
+import { fingerprintOf, type Idempotency, IdempotencyHeaders, idempotencyOf, replay } from '../idempotency/idempotency.js';
 import type { UserSort } from './users.repository.js';
 import {
   ChangePasswordBody,
   CreateUserBody,
   ListUsersQuery,
+  LOGIN_HISTORY_EXAMPLE,
   LoginHistoryPage,
   LoginHistoryQuery,
   UpdateUserBody,
+  USER_EXAMPLE,
+  USER_PAGE_EXAMPLE,
   UserPage,
   UserSchema,
 } from './users.schemas.js';
@@ -18,7 +22,7 @@ import type { UsersService } from './users.service.js';
 
 const UserRef = Type.Ref('User');
 
-export function registerUsersRoutes(app: FastifyInstance, users: UsersService): void {
+export function registerUsersRoutes(app: FastifyInstance, users: UsersService, idempotency: Idempotency): void {
   const typed = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   app.addSchema(UserSchema);
 
@@ -29,30 +33,63 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
       schema: {
         tags: ['users'],
         summary: 'Create a user (admin; anyone when open sign-up is enabled)',
+        operationId: 'createUser',
         security: [{ basic: [] }, { bearer: [] }, {}],
         body: CreateUserBody,
+        headers: IdempotencyHeaders,
         response: {
-          201: UserRef,
-          ...errorResponses('invalid_request', 'weak_password', 'unauthorized', 'forbidden', 'username_taken', 'email_taken'),
+          201: jsonResponse('The created user', UserRef, USER_EXAMPLE, locationHeader(`/v1/users/${USER_EXAMPLE.id}`)),
+          ...errorResponses(
+            'invalid_request',
+            'weak_password',
+            'unauthorized',
+            'forbidden',
+            'username_taken',
+            'email_taken',
+            'idempotency_key_reused',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
         },
       },
     },
     async (request, reply) => {
-      const user = await users.create(request.body, request.caller);
-      return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
+      const retry = idempotencyOf(request, fingerprintOf('POST /v1/users', request.body));
+      if (!retry) {
+        const user = await users.create(request.body, request.caller);
+        return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
+      }
+      const stored = await idempotency.stored(retry);
+      if (stored) return replay(reply, stored);
+      try {
+        const user = await users.create(request.body, request.caller, {
+          beforeCommit: (trx, view) =>
+            idempotency.save(trx, retry, { status: 201, location: `/v1/users/${view.id}`, body: JSON.stringify(view) }),
+        });
+        return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
+      } catch (error) {
+        // The same request, racing this one, committed first: answer as it did.
+        const winner = await idempotency.stored(retry).catch(() => undefined);
+        if (winner) return replay(reply, winner);
+        throw error;
+      }
     },
   );
 
   typed.get(
     '/v1/users',
     {
-      config: { auth: 'admin' },
+      config: { auth: 'admin', reads: 'replica' },
       schema: {
         tags: ['users'],
         summary: 'List users with filters, sorting and keyset pagination (admin)',
+        operationId: 'listUsers',
         security: [{ basic: [] }, { bearer: [] }],
         querystring: ListUsersQuery,
-        response: { 200: UserPage, ...errorResponses('invalid_request', 'unauthorized', 'forbidden') },
+        response: {
+          200: jsonResponse('A page of users; pass next_cursor as cursor for the next page', UserPage, USER_PAGE_EXAMPLE),
+          ...errorResponses('invalid_request', 'unauthorized', 'forbidden'),
+        },
       },
     },
     async (request) => users.list({ ...request.query, sort: request.query.sort as UserSort }),
@@ -65,8 +102,9 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
       schema: {
         tags: ['users'],
         summary: 'The signed-in user',
+        operationId: 'getCurrentUser',
         security: [{ basic: [] }, { bearer: [] }],
-        response: { 200: UserRef, ...errorResponses('unauthorized') },
+        response: { 200: jsonResponse('The caller', UserRef, USER_EXAMPLE), ...errorResponses('unauthorized') },
       },
     },
     async (request) => {
@@ -82,9 +120,13 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
       schema: {
         tags: ['users'],
         summary: "Change the caller's own password; ends the caller's other sessions",
+        operationId: 'changeOwnPassword',
         security: [{ basic: [] }, { bearer: [] }],
         body: ChangePasswordBody,
-        response: { 204: Type.Null(), ...errorResponses('invalid_request', 'weak_password', 'unauthorized') },
+        response: {
+          204: Type.Null({ description: "The password is changed; the caller's other sessions are ended" }),
+          ...errorResponses('invalid_request', 'weak_password', 'unauthorized', 'payload_too_large', 'unsupported_media_type'),
+        },
       },
     },
     async (request, reply) => {
@@ -96,13 +138,17 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
   typed.get(
     '/v1/users/:id',
     {
-      config: { auth: 'user' },
+      config: { auth: 'user', reads: 'replica' },
       schema: {
         tags: ['users'],
         summary: 'One user (admin, or the user itself)',
+        operationId: 'getUser',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
-        response: { 200: UserRef, ...errorResponses('unauthorized', 'not_found') },
+        response: {
+          200: jsonResponse('The user', UserRef, USER_EXAMPLE),
+          ...errorResponses('invalid_request', 'unauthorized', 'not_found'),
+        },
       },
     },
     async (request) => users.get(request.params.id, callerOf(request)),
@@ -115,12 +161,21 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
       schema: {
         tags: ['users'],
         summary: 'Change a user (admin: email, display_name, roles, status; the user itself: email, display_name)',
+        operationId: 'updateUser',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
         body: UpdateUserBody,
         response: {
-          200: UserRef,
-          ...errorResponses('invalid_request', 'unauthorized', 'not_found', 'email_taken', 'last_admin'),
+          200: jsonResponse('The user as changed', UserRef, USER_EXAMPLE),
+          ...errorResponses(
+            'invalid_request',
+            'unauthorized',
+            'not_found',
+            'email_taken',
+            'last_admin',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
         },
       },
     },
@@ -134,9 +189,13 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
       schema: {
         tags: ['users'],
         summary: 'Delete a user and end its sessions (admin)',
+        operationId: 'deleteUser',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
-        response: { 204: Type.Null(), ...errorResponses('unauthorized', 'forbidden', 'not_found', 'last_admin') },
+        response: {
+          204: Type.Null({ description: 'The user and its sessions are gone' }),
+          ...errorResponses('invalid_request', 'unauthorized', 'forbidden', 'not_found', 'last_admin'),
+        },
       },
     },
     async (request, reply) => {
@@ -148,16 +207,78 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService): 
   typed.get(
     '/v1/users/:id/logins',
     {
-      config: { auth: 'user' },
+      config: { auth: 'user', reads: 'replica' },
       schema: {
         tags: ['users'],
         summary: "A user's sign-in history, newest first (admin, or the user itself)",
+        operationId: 'listUserLogins',
         security: [{ basic: [] }, { bearer: [] }],
         params: IdParams,
         querystring: LoginHistoryQuery,
-        response: { 200: LoginHistoryPage, ...errorResponses('invalid_request', 'unauthorized', 'not_found') },
+        response: {
+          200: jsonResponse('A page of sign-ins, newest first', LoginHistoryPage, LOGIN_HISTORY_EXAMPLE),
+          ...errorResponses('invalid_request', 'unauthorized', 'not_found'),
+        },
       },
     },
     async (request) => users.loginHistory(request.params.id, callerOf(request), request.query.limit, request.query.cursor),
+  );
+
+  // The admin console's "set a new password" and "sign out everywhere" for another user.
+  typed.put(
+    '/v1/users/:id/password',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: "Set a user's password without the current one (admin); ends every session of that user",
+        operationId: 'setUserPassword',
+        security: [{ basic: [] }, { bearer: [] }],
+        params: IdParams,
+        body: Type.Object(
+          { new_password: Type.String({ maxLength: 1024 }) },
+          { additionalProperties: false, examples: [{ new_password: 'a new long passphrase' }] },
+        ),
+        response: {
+          204: Type.Null({ description: 'The password is set and every session of the user has ended' }),
+          ...errorResponses(
+            'invalid_request',
+            'weak_password',
+            'unauthorized',
+            'forbidden',
+            'not_found',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      await users.resetPassword(request.params.id, request.body.new_password);
+      return reply.code(204).send(null);
+    },
+  );
+
+  typed.delete(
+    '/v1/users/:id/sessions',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'End every session of a user on every instance (admin)',
+        operationId: 'revokeUserSessions',
+        security: [{ basic: [] }, { bearer: [] }],
+        params: IdParams,
+        response: {
+          200: jsonResponse(
+            'The sessions have ended; their access and refresh tokens stop working',
+            Type.Object({ revoked: Type.Integer({ minimum: 0, description: 'How many live sessions ended' }) }),
+            { revoked: 2 },
+          ),
+          ...errorResponses('invalid_request', 'unauthorized', 'forbidden', 'not_found'),
+        },
+      },
+    },
+    async (request) => ({ revoked: await users.revokeSessions(request.params.id) }),
   );
 }

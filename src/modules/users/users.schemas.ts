@@ -7,6 +7,20 @@ export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('user'
 export const StatusSchema = Type.Union([Type.Literal('active'), Type.Literal('disabled')]);
 const Roles = Type.Array(RoleSchema, { minItems: 1, maxItems: 2, uniqueItems: true });
 
+/** The user the document's examples show, in every shape a route answers with. */
+export const USER_EXAMPLE = {
+  id: '019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10',
+  username: 'alice',
+  email: 'alice@example.com',
+  display_name: 'Alice Liddell',
+  roles: ['user'],
+  status: 'active',
+  created_at: '2026-11-28T04:10:00.123Z',
+  updated_at: '2026-11-28T04:10:00.123Z',
+  last_login_at: '2026-11-29T08:30:12.456Z',
+  last_seen_at: '2026-11-29T08:41:03.789Z',
+};
+
 export const UserSchema = Type.Object(
   {
     id: Type.String({ examples: ['019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10'] }),
@@ -20,7 +34,7 @@ export const UserSchema = Type.Object(
     last_login_at: NullableTimestamp,
     last_seen_at: NullableTimestamp,
   },
-  { $id: 'User', additionalProperties: false },
+  { $id: 'User', additionalProperties: false, examples: [USER_EXAMPLE] },
 );
 
 // Bounds here only stop absurd input early; the rules (and their messages) live in the service.
@@ -32,7 +46,10 @@ export const CreateUserBody = Type.Object(
     display_name: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
     roles: Type.Optional(Roles),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple', display_name: 'Alice Liddell' }],
+  },
 );
 
 export const UpdateUserBody = Type.Object(
@@ -50,7 +67,10 @@ export const ChangePasswordBody = Type.Object(
     current_password: Type.String({ maxLength: 1024 }),
     new_password: Type.String({ maxLength: 1024 }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ current_password: 'correct horse battery staple', new_password: 'a longer, newer passphrase' }],
+  },
 );
 
 export const ListUsersQuery = Type.Object(
@@ -71,6 +91,8 @@ export const ListUsersQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const USER_PAGE_EXAMPLE = { items: [USER_EXAMPLE], next_cursor: 'eyJrIjoiYWxpY2UiLCJpZCI6IjAxOWFjYjNlIn0' };
+
 export const UserPage = Type.Object({
   items: Type.Array(Type.Ref('User')),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
@@ -83,6 +105,11 @@ export const LoginHistoryQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const LOGIN_HISTORY_EXAMPLE = {
+  items: [{ at: '2026-11-29T08:30:12.456Z', success: true, method: 'password', ip: '203.0.113.7', user_agent: 'curl/8.5.0' }],
+  next_cursor: null,
+};
 
 export const LoginHistoryPage = Type.Object({
   items: Type.Array(

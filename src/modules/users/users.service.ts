@@ -127,7 +127,11 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   return {
     /** Creates a user: an admin may always; anyone else (signed in or not) only with open sign-up. */
-    async create(input: CreateUserInput, caller: Caller | null): Promise<UserView> {
+    async create(
+      input: CreateUserInput,
+      caller: Caller | null,
+      options: { beforeCommit?: (trx: Executor, user: UserView) => Promise<void> } = {},
+    ): Promise<UserView> {
       const admin = caller !== null && isAdmin(caller.user);
       if (!admin && !deps.config.openSignup) {
         if (!caller) throw AppError.unauthorized();
@@ -159,6 +163,7 @@ export function createUsersService(deps: UsersServiceDeps) {
         await db.transaction().execute(async (trx) => {
           await users.insert(row, trx);
           await events.record(trx, 'user.created', row.id, { user: toUserView(row) });
+          await options.beforeCommit?.(trx, toUserView(row));
         });
       } catch (error) {
         const taken = conflict(error);
@@ -309,6 +314,30 @@ export function createUsersService(deps: UsersServiceDeps) {
       });
       if (!updated) throw AppError.notFound('The user');
       return toUserView(updated);
+    },
+
+    /** An admin sets another user's password (for one who lost theirs); ends every session of that user. */
+    async resetPassword(id: string, newPassword: string): Promise<void> {
+      const user = await users.findById(id);
+      if (!user) throw AppError.notFound('The user');
+      assertPasswordPolicy(newPassword, user.username, 'new_password');
+      const hash = await hasher.hash(newPassword);
+      const now = nowIso();
+      await db.transaction().execute(async (trx) => {
+        if (!(await users.update(user.id, { password_hash: hash, updated_at: now }, trx))) throw AppError.notFound('The user');
+        await events.record(trx, 'user.password_changed', user.id, { user_id: user.id, by: 'admin' });
+        await recordRevoked(trx, user.id, await sessions.revokeAllForUser(user.id, now, null, trx), 'password_changed');
+      });
+    },
+
+    /** An admin ends every live session of a user (a lost device); returns how many ended. */
+    async revokeSessions(id: string): Promise<number> {
+      return db.transaction().execute(async (trx) => {
+        if (!(await users.findById(id, trx))) throw AppError.notFound('The user');
+        const revoked = await sessions.revokeAllForUser(id, nowIso(), null, trx);
+        await recordRevoked(trx, id, revoked, 'revoked_by_admin');
+        return revoked.length;
+      });
     },
 
     async findByUsername(username: string): Promise<UserRow | undefined> {
