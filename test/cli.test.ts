@@ -1,21 +1,18 @@
-// The gatehouse command as a real process (serve, SIGTERM, migrate, users …), the first admin,
-// and configuration validation.
+// The gatehouse command as a real process: serve, SIGTERM, migrate, users …, its help, usage errors
+// and exit codes; the first admin; configuration validation.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { buildApp } from '../src/app.js';
 import { ensureFirstAdmin } from '../src/bootstrap.js';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig, SETTINGS } from '../src/config.js';
 import { createLogger } from '../src/http/logger.js';
+import { operatorCaller } from '../src/modules/users/users.view.js';
 import { createServices } from '../src/services.js';
 import { buildTestApp } from './helpers/app.js';
 import { createTestDatabase, targets } from './helpers/databases.js';
-
-const REPO = new URL('..', import.meta.url).pathname;
-
-/** Asserts a complete RFC 9457 problem with the status and code; returns the body. */
+import { killRemainingChildren, runGatehouse, type Server, spawnGatehouse, startServer, within } from './helpers/processes.js';
 
 for (const { target, skip } of await targets()) {
   describe(`the first admin on ${target}`, { skip }, () => {
@@ -80,7 +77,7 @@ for (const { target, skip } of await targets()) {
   });
 
   describe(`the gatehouse command on ${target}`, { skip }, () => {
-    after(() => killStragglers());
+    after(() => killRemainingChildren());
 
     test('serve prints a generated admin password once, answers /healthz, and prints none on a restart', async () => {
       const database = await createTestDatabase(target);
@@ -95,13 +92,13 @@ for (const { target, skip } of await targets()) {
         const password = (passwordLines[0] as string).split('password:')[1]?.trim() ?? '';
         assert.ok(password.length >= 12, `a password was printed: ${passwordLines[0]}`);
         assert.equal(first.output().stdout.split(password).length - 1, 1, 'the password is printed exactly once');
-        assert.equal((await first.post('/v1/sessions', { username: 'admin', password })).status, 201);
+        assert.equal((await post(first, '/v1/sessions', { username: 'admin', password })).status, 201);
         assert.equal(await first.stop(), 0);
 
         const second = await startServer(env);
         assert.ok(!second.output().stdout.includes('password:'), second.output().stdout);
         assert.ok(!second.output().stdout.includes(password));
-        assert.equal((await second.post('/v1/sessions', { username: 'admin', password })).status, 201, 'the same admin still signs in');
+        assert.equal((await post(second, '/v1/sessions', { username: 'admin', password })).status, 201, 'the same admin still signs in');
         assert.equal(await second.stop(), 0);
       } finally {
         await database.drop();
@@ -157,42 +154,112 @@ for (const { target, skip } of await targets()) {
       }
     });
 
-    test('users create, list, set-password and disable manage accounts; migrate reports the state', async () => {
+    test('users list pages through more than the API page of 100, up to --limit', async () => {
+      const t = await buildTestApp(target);
+      try {
+        for (let i = 0; i < 104; i += 1) {
+          const username = `many${i}`;
+          await t.services.users.create(
+            { username, email: `${username}@example.com`, password: `pw-${username}-long-enough` },
+            operatorCaller(),
+          );
+        }
+        const env = { DATABASE_URL: t.database.url };
+        const [some, all] = await Promise.all([
+          runGatehouse(['users', 'list', '--json', '--limit', '103'], env),
+          runGatehouse(['users', 'list', '--json', '--limit', '1000'], env),
+        ]);
+        assert.equal(some.code, 0, some.stderr);
+        const first = (JSON.parse(some.stdout) as { username: string }[]).map((user) => user.username);
+        assert.equal(first.length, 103);
+        assert.equal(new Set(first).size, 103, 'no user twice across pages');
+        assert.match(some.stderr, /more match/);
+        assert.equal(all.code, 0, all.stderr);
+        assert.equal((JSON.parse(all.stdout) as unknown[]).length, 105, 'every user (and the first admin), oldest first');
+        assert.equal(all.stderr, '', 'nothing more to say');
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('users create, list, set-password and disable manage accounts, with stable exit codes; migrate reports the state', async () => {
       const database = await createTestDatabase(target);
       const env = { DATABASE_URL: database.url, GATEHOUSE_PASSWORD_HASH_PROFILE: 'test' };
       try {
-        const fresh = await runCli(['migrate'], env);
+        const fresh = await runGatehouse(['migrate'], env);
         assert.equal(fresh.code, 0, fresh.stderr);
         assert.match(fresh.stdout, /applied: .*create_core_tables/);
-        const again = await runCli(['migrate'], env);
+        const again = await runGatehouse(['migrate'], env);
         assert.equal(again.code, 0, again.stderr);
         assert.match(again.stdout, /up to date/);
 
         const username = `cli.${process.pid}`;
         const email = `${username}@example.com`;
-        const created = await runCli(
+        const created = await runGatehouse(
           ['users', 'create', '--username', username, '--email', email, '--password', 'cli-first-password-1'],
           env,
         );
         assert.equal(created.code, 0, created.stderr);
         assert.match(created.stdout, new RegExp(`created ${username.replace('.', '\\.')}`));
 
-        const duplicate = await runCli(
+        const duplicate = await runGatehouse(
           ['users', 'create', '--username', username, '--email', `x${email}`, '--password', 'cli-first-password-1'],
           env,
         );
-        assert.equal(duplicate.code, 1);
-        assert.match(duplicate.stderr, /username/i);
-        assert.ok(!/\n\s+at /.test(duplicate.stderr), `no stack trace: ${duplicate.stderr}`);
+        assert.equal(duplicate.code, 4, 'a conflict');
+        assert.match(oneLine(duplicate.stderr), /^gatehouse: .*username/i);
 
-        const listed = await runCli(['users', 'list'], env);
+        const weak = await runGatehouse(
+          ['users', 'create', '--username', `w${username}`, '--email', 'not-an-email', '--password', 'x'],
+          env,
+        );
+        assert.equal(weak.code, 1, 'a refused value');
+        assert.match(oneLine(weak.stderr), /email/);
+
+        // The password from standard input, as an operator would pipe it; --admin gives both roles.
+        const admin = spawnGatehouse(['users', 'create', '--username', `a${username}`, '--email', `a${email}`, '--admin'], env);
+        admin.child.stdin?.end('cli-admin-password-1\n');
+        assert.equal(await within(admin.exited, 60_000, 'users create to exit'), 0, admin.output().stderr);
+
+        // Read-only commands, at once to spare the suite's time.
+        const [listed, json, limited, ...missing] = await Promise.all([
+          runGatehouse(['users', 'list'], env),
+          runGatehouse(['users', 'list', '--json', '--search', username], env),
+          runGatehouse(['users', 'list', '--limit', '1'], env),
+          runGatehouse(['users', 'set-password', `nobody${username}`, '--password', 'cli-other-password-1'], env),
+          runGatehouse(['users', 'disable', `nobody${username}`], env),
+        ]);
         assert.equal(listed.code, 0, listed.stderr);
-        const row = tableRow(listed.stdout, username);
-        assert.equal(row.USERNAME, username);
-        assert.equal(row.EMAIL, email);
-        assert.equal(row.STATUS, 'active');
+        assert.deepEqual(tableRow(listed.stdout, username), {
+          USERNAME: username,
+          EMAIL: email,
+          ROLES: 'user',
+          STATUS: 'active',
+          'LAST SIGN-IN (UTC)': 'never',
+        });
+        assert.equal(tableRow(listed.stdout, `a${username}`).ROLES, 'admin,user');
 
-        const reset = await runCli(['users', 'set-password', username, '--password', 'cli-second-password-2'], env);
+        assert.equal(json.code, 0, json.stderr);
+        const users = JSON.parse(json.stdout) as { username: string; email: string; roles: string[]; status: string }[];
+        assert.deepEqual(
+          users.map((user) => [user.username, user.email, user.roles, user.status]),
+          [[username, email, ['user'], 'active']],
+        );
+
+        assert.equal(limited.code, 0, limited.stderr);
+        assert.equal(limited.stdout.trim().split('\n').length, 2, `a header and one user:\n${limited.stdout}`);
+        assert.match(limited.stderr, /more match/, 'says that more users exist');
+
+        for (const result of missing) {
+          assert.equal(result.code, 3, `no such user: not found\n${result.stderr}`);
+          assert.equal(oneLine(result.stderr), `gatehouse: no user named nobody${username}`);
+        }
+
+        const lastAdmin = await runGatehouse(['users', 'disable', `a${username}`], env);
+        assert.equal(lastAdmin.code, 4, 'disabling the only active admin is a conflict');
+        assert.match(oneLine(lastAdmin.stderr), /last active admin/);
+
+        const reset = await runGatehouse(['users', 'set-password', username, '--password', 'cli-second-password-2'], env);
         assert.equal(reset.code, 0, reset.stderr);
         const t = await buildTestApp(target, {}, { database, keepDatabase: true });
         try {
@@ -203,9 +270,11 @@ for (const { target, skip } of await targets()) {
           await t.close();
         }
 
-        const disabled = await runCli(['users', 'disable', username], env);
+        const disabled = await runGatehouse(['users', 'disable', username], env);
         assert.equal(disabled.code, 0, disabled.stderr);
-        assert.equal(tableRow((await runCli(['users', 'list'], env)).stdout, username).STATUS, 'disabled');
+        const afterDisable = tableRow((await runGatehouse(['users', 'list'], env)).stdout, username);
+        assert.equal(afterDisable.STATUS, 'disabled');
+        assert.match(afterDisable['LAST SIGN-IN (UTC)'] ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'the sign-in above is shown');
         const after = await buildTestApp(target, {}, { database, keepDatabase: true });
         try {
           const signIn = await after.app.inject({
@@ -225,18 +294,146 @@ for (const { target, skip } of await targets()) {
 }
 
 describe('the gatehouse command, whatever the database', () => {
-  test('an unknown command exits 2 with usage', async () => {
-    const result = await runCli(['frobnicate'], {});
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /unknown command: frobnicate/);
-    assert.match(result.stderr, /Usage:/);
+  after(() => killRemainingChildren());
+
+  const COMMANDS = [
+    ['serve'],
+    ['migrate'],
+    ['users', 'create'],
+    ['users', 'list'],
+    ['users', 'set-password'],
+    ['users', 'disable'],
+    ['keys', 'rotate'],
+    ['relay'],
+    ['import'],
+  ];
+
+  test('--help and help list every command and the exit codes, on standard output', async () => {
+    for (const args of [['--help'], ['help'], ['-h']]) {
+      const result = await runGatehouse(args, {});
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, '');
+      for (const command of COMMANDS)
+        assert.match(result.stdout, new RegExp(`^  ${command.join(' ')} `, 'm'), `${command.join(' ')} is listed`);
+      assert.match(
+        result.stdout,
+        /^Exit codes:\n {2}0 {2}done\n {2}1 {2}failed.*\n {2}2 {2}wrong usage.*\n {2}3 {2}not found.*\n {2}4 {2}conflict.*\n {2}5 {2}unavailable/m,
+      );
+    }
+  });
+
+  test('every command has --help with its usage, options and the settings it reads', async () => {
+    const settingNames = new Set(SETTINGS.map((setting) => setting.env));
+    const expectations: Record<string, { options: string[]; settings: string[] }> = {
+      serve: { options: [], settings: [...settingNames] },
+      migrate: { options: [], settings: ['DATABASE_URL'] },
+      'users create': {
+        options: ['--username U', '--email E', '--password P', '--admin', '--display-name N'],
+        settings: ['DATABASE_URL', 'GATEHOUSE_PASSWORD_HASH_PROFILE'],
+      },
+      'users list': { options: ['--limit N', '--search TEXT', '--status S', '--role R', '--json'], settings: ['DATABASE_URL'] },
+      'users set-password': { options: ['--password P'], settings: ['DATABASE_URL', 'GATEHOUSE_PASSWORD_HASH_PROFILE'] },
+      'users disable': { options: [], settings: ['DATABASE_URL'] },
+      'keys rotate': { options: [], settings: ['DATABASE_URL', 'GATEHOUSE_SIGNING_KEY_ACTIVATION_SECONDS'] },
+      relay: { options: [], settings: ['DATABASE_URL', 'AMQP_URL', 'AMQP_EXCHANGE'] },
+      import: { options: ['--format F', '--from-origin-sqlite PATH'], settings: ['DATABASE_URL', 'AMQP_IMPORT_QUEUE'] },
+    };
+    for (const command of COMMANDS) {
+      const name = command.join(' ');
+      const help = await runGatehouse([...command, '--help'], {});
+      assert.equal(help.code, 0, help.stderr);
+      assert.ok(help.stdout.startsWith(`Usage: gatehouse ${name}`), help.stdout);
+      const [optionsPart = '', rest = ''] = help.stdout.split('Options:\n')[1]?.split('Settings it reads') ?? [];
+      const expected = expectations[name];
+      assert.ok(expected, name);
+      for (const option of [...expected.options, '-h, --help'])
+        assert.match(optionsPart, new RegExp(`^  ${option} `, 'm'), `${name}: ${option}`);
+      const listed = [...rest.matchAll(/^ {2}([A-Z][A-Z0-9_]+) /gm)].map((match) => match[1] as string);
+      for (const setting of expected.settings) assert.ok(listed.includes(setting), `${name} --help lists ${setting}:\n${rest}`);
+      for (const setting of listed) assert.ok(settingNames.has(setting), `${name} --help lists ${setting}, which is a real setting`);
+      assert.match(rest, /Exit codes:/);
+      if (name === 'serve') assert.deepEqual(listed, [...settingNames], 'serve reads every setting, in the README order');
+      else assert.ok(listed.length < settingNames.size, `${name} lists only the settings it reads`);
+
+      const same = await runGatehouse(['help', ...command], {});
+      assert.equal(same.stdout, help.stdout, `gatehouse help ${name} is the same help`);
+    }
+    for (const group of ['users', 'keys']) {
+      const help = await runGatehouse([group, '--help'], {});
+      assert.equal(help.code, 0, help.stderr);
+      for (const command of COMMANDS.filter(([first]) => first === group))
+        assert.match(help.stdout, new RegExp(`^  ${command.join(' ')}`, 'm'));
+    }
+  });
+
+  test('wrong usage exits 2 with one line naming the mistake and the help to read', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /^gatehouse: unknown command: frobnicate \(see 'gatehouse --help'\)$/],
+      [['users'], /^gatehouse: users needs a command: create, list, set-password, disable \(see 'gatehouse users --help'\)$/],
+      [['users', 'remove', 'bob'], /^gatehouse: unknown users command: remove \(see 'gatehouse users --help'\)$/],
+      [['users', 'list', '--colour'], /^gatehouse: unknown option: --colour \(see 'gatehouse users list --help'\)$/],
+      [['users', 'list', '--limit'], /^gatehouse: --limit needs a value/],
+      [['users', 'list', '--limit', 'lots'], /^gatehouse: --limit must be a whole number from 1 to 10000/],
+      [['users', 'list', '--status', 'asleep'], /^gatehouse: --status is one of active, disabled/],
+      [['users', 'create', '--username', 'bob'], /^gatehouse: users create needs --email \(see 'gatehouse users create --help'\)$/],
+      [['users', 'disable'], /^gatehouse: users disable needs a USERNAME/],
+      [['migrate', 'now'], /^gatehouse: unexpected argument: now \(see 'gatehouse migrate --help'\)$/],
+      [['import'], /^gatehouse: import needs a FILE or --from-origin-sqlite PATH/],
+      [['relay'], /^gatehouse: relay needs AMQP_URL/],
+    ];
+    for (const [args, message] of cases) {
+      // A database no command may reach: usage is checked before anything is opened (relay aside).
+      const result = await runGatehouse(args, { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+      assert.equal(result.code, 2, `gatehouse ${args.join(' ')}: ${result.stderr}`);
+      assert.match(oneLine(result.stderr), message);
+      assert.equal(result.stdout, '');
+    }
+    const bare = await runGatehouse([], {});
+    assert.equal(bare.code, 2, 'no command at all is wrong usage too');
+    assert.match(bare.stderr, /^Usage: gatehouse <command>/m, 'and shows the commands');
+  });
+
+  test('a database that cannot be reached exits 5 with one line naming it, without its password', async () => {
+    for (const args of [['migrate'], ['users', 'list'], ['users', 'disable', 'bob']]) {
+      const result = await runGatehouse(args, { DATABASE_URL: 'postgres://postgres:hunter2-secret@127.0.0.1:1/gatehouse' });
+      assert.equal(result.code, 5, `gatehouse ${args.join(' ')}: ${result.stderr}`);
+      assert.match(oneLine(result.stderr), /^gatehouse: cannot reach postgres:\/\/127\.0\.0\.1:1\/gatehouse: .*ECONNREFUSED/);
+      assert.ok(!result.stderr.includes('hunter2'), 'the password is not printed');
+    }
+  });
+
+  test('a missing import file exits 3', async () => {
+    const result = await runGatehouse(['import', '/nonexistent/users.ndjson'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+    assert.equal(result.code, 3, result.stderr);
+    assert.equal(oneLine(result.stderr), 'gatehouse: no such file: /nonexistent/users.ndjson');
+  });
+
+  test('serve on a port in use exits 1 with one line, not a stack', async () => {
+    const database = await createTestDatabase('sqlite');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = taken.address();
+      assert.ok(address && typeof address !== 'string');
+      const result = await runGatehouse(['serve'], {
+        DATABASE_URL: database.url,
+        GATEHOUSE_PASSWORD_HASH_PROFILE: 'test',
+        GATEHOUSE_ADMIN_PASSWORD: 'port-admin-password-1',
+        PORT: String(address.port),
+        GATEHOUSE_LOG_LEVEL: 'silent',
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(oneLine(result.stderr), /^gatehouse: .*EADDRINUSE.*address already in use/);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+      await database.drop();
+    }
   });
 
   test('a bad PORT exits 1 and names PORT', async () => {
-    const result = await runCli(['serve'], { PORT: 'abc', DATABASE_URL: 'sqlite::memory:' });
+    const result = await runGatehouse(['serve'], { PORT: 'abc', DATABASE_URL: 'sqlite::memory:' });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /PORT/);
-    assert.ok(!/\n\s+at /.test(result.stderr), `no stack trace: ${result.stderr}`);
+    assert.match(oneLine(result.stderr), /^gatehouse: invalid configuration: PORT="abc"/);
   });
 });
 
@@ -299,127 +496,17 @@ describe('configuration', () => {
   });
 });
 
-// ---- real processes -------------------------------------------------------------------------
+// ---- helpers ----------------------------------------------------------------------------------
 
-const PROCESS_TIMEOUT_MS = 30_000;
-const running = new Set<ChildProcess>();
-
-function killStragglers(): void {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
+/** The only line of an error output: one line, no stack trace. */
+function oneLine(stderr: string): string {
+  const lines = stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `one line:\n${stderr}`);
+  return lines[0] as string;
 }
 
-/** The parent's environment without any gatehouse setting, plus the given ones. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/^(GATEHOUSE_|DATABASE_|PORT$|HOST$|NODE_TEST_CONTEXT$)/.test(name)) continue;
-    env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function spawnGatehouse(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['bin/gatehouse.js', ...args], { cwd: REPO, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`gatehouse ${args.join(' ')} did not exit within ${PROCESS_TIMEOUT_MS} ms\n${stdout}\n${stderr}`));
-    }, PROCESS_TIMEOUT_MS);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve(code ?? (signal ? -1 : null));
-    });
-  });
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
-
-async function runCli(args: string[], env: Record<string, string>) {
-  const cli = spawnGatehouse(args, env);
-  cli.child.stdin?.end();
-  const code = await cli.exited;
-  return { code, ...cli.output() };
-}
-
-/** The promise's value, or a failure naming what did not happen within the bound. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function startServer(env: Record<string, string>) {
-  const port = await freePort();
-  const started = spawnGatehouse(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
-  let exitCode: number | null | undefined;
-  started.exited.then(
-    (code) => {
-      exitCode = code;
-    },
-    () => {},
-  );
-  const base = `http://127.0.0.1:${port}`;
-
-  /** Polls the server's output until the predicate holds; bounded. */
-  async function waitFor(predicate: (stdout: string) => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + PROCESS_TIMEOUT_MS;
-    while (!predicate(started.output().stdout)) {
-      if (exitCode !== undefined || Date.now() > deadline) {
-        const { stdout, stderr } = started.output();
-        throw new Error(`waiting for ${what}: exited=${exitCode}\n${stdout}\n${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-
-  const deadline = Date.now() + PROCESS_TIMEOUT_MS;
-  for (;;) {
-    const health = await fetch(`${base}/healthz`).catch(() => null);
-    if (health?.status === 200) break;
-    if (exitCode !== undefined || Date.now() > deadline) {
-      const { stdout, stderr } = started.output();
-      throw new Error(`gatehouse serve did not become healthy (exit ${exitCode})\n${stdout}\n${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-
-  return {
-    ...started,
-    port,
-    waitFor,
-    post: (path: string, body: unknown) =>
-      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    /** SIGTERM, then the exit code (bounded at 10 s). */
-    async stop(): Promise<number | null> {
-      started.child.kill('SIGTERM');
-      return within(started.exited, 10_000, 'exit after SIGTERM');
-    },
-  };
+function post(server: Server, path: string, body: unknown): Promise<Response> {
+  return fetch(`${server.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
 /** The row of a `users list` table whose USERNAME cell is the username, as header -> cell. */
@@ -429,7 +516,7 @@ function tableRow(stdout: string, username: string): Record<string, string> {
   const columns = [...header.matchAll(/\S+(?: \S+)*/g)].map((match) => ({ name: match[0], start: match.index ?? 0 }));
   assert.deepEqual(
     columns.map((column) => column.name),
-    ['ID', 'USERNAME', 'EMAIL', 'ROLES', 'STATUS', 'LAST LOGIN'],
+    ['USERNAME', 'EMAIL', 'ROLES', 'STATUS', 'LAST SIGN-IN (UTC)'],
   );
   const cells = (row: string) =>
     Object.fromEntries(columns.map((column, i) => [column.name, row.slice(column.start, columns[i + 1]?.start ?? row.length).trim()]));

@@ -1,7 +1,7 @@
 // The gatehouse command as real child processes (bin/gatehouse.js): one-shot commands and `serve`
 // instances on spare ports. Every child is tracked, so a suite's after() can kill what is left.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/cluster/system.js';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const running = new Set<ChildProcess>();
@@ -70,17 +70,26 @@ export async function runGatehouse(args: string[], env: Record<string, string>, 
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no free port');
-  return address.port;
+/** The promise's value, or a failure naming what did not happen within the bound. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Server extends GatehouseProcess {
   base: string;
+  port: number;
+  /** Polls the server's standard output until the predicate holds; fails at once if the server exits. */
+  waitFor(predicate: (stdout: string) => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** SIGTERM, then the exit code (bounded). */
+  stop(timeoutMs?: number): Promise<number | string>;
 }
 
 /** `gatehouse serve` on a spare loopback port, once /healthz answers (bounded). */
@@ -92,10 +101,29 @@ export async function startServer(env: Record<string, string>, timeoutMs = 30_00
     exit = code;
   });
   const base = `http://127.0.0.1:${port}`;
+  const server: Server = {
+    ...started,
+    base,
+    port,
+    async waitFor(predicate, what, waitMs = 30_000) {
+      const deadline = Date.now() + waitMs;
+      while (!predicate(started.output().stdout)) {
+        if (exit !== undefined || Date.now() > deadline) {
+          const { stdout, stderr } = started.output();
+          throw new Error(`waiting for ${what}: exit ${exit}\n${stdout}\n${stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    stop(stopMs = 10_000) {
+      started.child.kill('SIGTERM');
+      return within(started.exited, stopMs, 'exit after SIGTERM');
+    },
+  };
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const health = await fetch(`${base}/healthz`).catch(() => null);
-    if (health?.status === 200) return { ...started, base };
+    if (health?.status === 200) return server;
     if (exit !== undefined || Date.now() > deadline) {
       started.child.kill('SIGKILL');
       const { stdout, stderr } = started.output();
