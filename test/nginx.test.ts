@@ -167,11 +167,13 @@ describe('the shipped nginx config', { skip: skipReason() }, () => {
   });
 
   test('answers a flood from one address with 429 problem+json and Retry-After', async () => {
+    // The earlier tests' requests are still in this address's bucket (it drains at 50/s, and holds at
+    // most the burst of 100): let it empty, so that the whole burst is this test's.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
     const responses = await Promise.all(Array.from({ length: 250 }, () => fetch(`${base}/healthz`)));
     const limited = responses.filter((response) => response.status === 429);
     assert.ok(limited.length > 0, 'some requests beyond the burst are limited');
-    // The edge lets the burst through; what the stand-in upstreams answer under a loaded machine
-    // (a slow connect can make nginx give up on one) is not this test's subject.
+    // The edge lets the burst through (what the stand-in upstreams then answer is not this test's subject).
     const statuses: Record<number, number> = {};
     for (const response of responses) statuses[response.status] = (statuses[response.status] ?? 0) + 1;
     assert.ok(responses.length - limited.length >= 100, `the burst of 100 is not limited: ${JSON.stringify(statuses)}`);
