@@ -68,10 +68,9 @@ describe('the primary database stopped for 10 s', { skip: await clusterSkip(), t
     assert.ok(firstUnavailable.at + firstUnavailable.latencyMs - stopped <= 2_000, 'the first 503 comes within 2 s of the stop');
     const slow = unavailable.filter((attempt) => attempt.latencyMs > 2_000);
     assert.deepEqual(slow, [], 'every 503 is answered within 2 s');
-    assert.ok(
-      unavailable.every((attempt) => attempt.at >= stopping && attempt.at <= started + 5_000),
-      '503s only while the primary is away, and up to 5 s after its return',
-    );
+    // A request sent just before the stop may be answered after it began: what counts is when it was answered.
+    const early = unavailable.filter((attempt) => attempt.at + attempt.latencyMs < stopping || attempt.at > started + 5_000);
+    assert.deepEqual(early, [], '503s only while the primary is away, and up to 5 s after its return');
     const failedAfterRecovery = result.outcomes.filter(
       (outcome) => outcome.at > started + 5_000 && outcome.status !== 200 && outcome.status !== 201,
     );
