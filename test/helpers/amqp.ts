@@ -5,8 +5,8 @@
 // connection (startCollector), and deletes the exchange afterwards. startAmqpProxy() puts a TCP
 // proxy in front of the broker that a test can cut and restore, to lose RabbitMQ without touching it.
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import amqp, { type ConsumeMessage } from 'amqplib';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REQUIRED = process.env.CI === 'true' || process.env.TEST_REQUIRE_AMQP === 'true';
@@ -147,96 +147,26 @@ export async function startCollector(exchange: string): Promise<Collector> {
   };
 }
 
-export interface AmqpProxy {
+export interface AmqpProxy extends Pick<TcpProxy, 'openConnections' | 'cut' | 'holdReplies' | 'restore' | 'close'> {
   /** The broker's URL (credentials and vhost kept) pointing at the proxy, to give the app. */
   url: string;
-  /** Connections from clients that are open now. */
-  readonly openConnections: number;
-  /** RabbitMQ goes away: every connection is closed and new ones are refused. */
-  cut(): Promise<void>;
-  /**
-   * RabbitMQ stops answering: what clients send still reaches it (their messages are routed), but
-   * nothing comes back (no publisher confirms), on open connections and new ones.
-   */
-  holdReplies(): void;
-  /** RabbitMQ comes back: new connections are forwarded again (after holdReplies, open ones are closed). */
-  restore(): Promise<void>;
-  close(): Promise<void>;
 }
 
+/** holdReplies(): what clients send still reaches RabbitMQ (messages are routed), but no confirm comes back. */
 export async function startAmqpProxy(target = AMQP_URL): Promise<AmqpProxy> {
   const upstream = new URL(target);
-  const upstreamPort = Number(upstream.port || 5672);
-  const sockets = new Set<Socket>();
-  const clients = new Set<Socket>();
-  const brokers = new Map<Socket, Socket>();
-  let holding = false;
-  let server: Server | null = null;
-  let port = 0;
-
-  function track(socket: Socket): void {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  }
-
-  function onConnection(client: Socket): void {
-    track(client);
-    clients.add(client);
-    client.on('close', () => clients.delete(client));
-    const broker = connect(upstreamPort, upstream.hostname);
-    track(broker);
-    brokers.set(broker, client);
-    broker.on('close', () => brokers.delete(broker));
-    client.pipe(broker);
-    if (holding) broker.pause();
-    else broker.pipe(client);
-    client.on('close', () => broker.destroy());
-    broker.on('close', () => client.destroy());
-  }
-
-  async function listen(): Promise<void> {
-    const next = createServer(onConnection);
-    await new Promise<void>((resolve, reject) => {
-      next.once('error', reject);
-      next.listen(port, '127.0.0.1', () => resolve());
-    });
-    const address = next.address();
-    if (address && typeof address === 'object') port = address.port;
-    server = next;
-  }
-
-  async function stopListening(): Promise<void> {
-    const current = server;
-    server = null;
-    for (const socket of sockets) socket.destroy();
-    if (current) await new Promise<void>((resolve) => current.close(() => resolve()));
-  }
-
-  await listen();
+  const proxy = await startTcpProxy(upstream.hostname, Number(upstream.port || 5672));
   const url = new URL(target);
   url.hostname = '127.0.0.1';
-  url.port = String(port);
+  url.port = String(proxy.port);
   return {
     url: url.toString(),
     get openConnections() {
-      return clients.size;
+      return proxy.openConnections;
     },
-    cut: stopListening,
-    holdReplies() {
-      holding = true;
-      for (const [broker, client] of brokers) {
-        broker.unpipe(client);
-        broker.pause();
-      }
-    },
-    async restore() {
-      if (holding) {
-        holding = false;
-        for (const socket of sockets) socket.destroy();
-      }
-      if (!server) await listen();
-    },
-    close: stopListening,
+    cut: proxy.cut,
+    holdReplies: proxy.holdReplies,
+    restore: proxy.restore,
+    close: proxy.close,
   };
 }

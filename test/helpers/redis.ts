@@ -4,8 +4,8 @@
 // under its own key prefix and deletes its keys afterwards. startRedisProxy() puts a TCP proxy in
 // front of it that a test can cut, stall and restore, to lose Redis without touching the server.
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUIRED = process.env.CI === 'true' || process.env.TEST_REQUIRE_REDIS === 'true';
@@ -77,77 +77,23 @@ export async function cleanup(prefix: string): Promise<number> {
   }
 }
 
-export interface RedisProxy {
+export interface RedisProxy extends Pick<TcpProxy, 'cut' | 'restore' | 'close'> {
   /** redis://127.0.0.1:PORT, to give the app instead of the real server. */
   url: string;
-  /** Redis goes away: every connection is closed and new ones are refused. */
-  cut(): Promise<void>;
   /** Redis hangs: connections stay open (and new ones are accepted) but nothing is forwarded. */
   stall(): Promise<void>;
-  /** Redis comes back: new connections are forwarded again (stalled ones are closed). */
-  restore(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export async function startRedisProxy(target = REDIS_URL): Promise<RedisProxy> {
   const upstream = new URL(target);
-  const upstreamPort = Number(upstream.port || 6379);
-  const sockets = new Set<Socket>();
-  let mode: 'forward' | 'stall' = 'forward';
-  let server: Server | null = null;
-  let port = 0;
-
-  function track(socket: Socket): void {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  }
-
-  function onConnection(client: Socket): void {
-    track(client);
-    if (mode === 'stall') return;
-    const server = connect(upstreamPort, upstream.hostname);
-    track(server);
-    client.pipe(server);
-    server.pipe(client);
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
-  }
-
-  async function listen(): Promise<void> {
-    const next = createServer(onConnection);
-    await new Promise<void>((resolve, reject) => {
-      next.once('error', reject);
-      next.listen(port, '127.0.0.1', () => resolve());
-    });
-    const address = next.address();
-    if (address && typeof address === 'object') port = address.port;
-    server = next;
-  }
-
-  async function stopListening(): Promise<void> {
-    const current = server;
-    server = null;
-    for (const socket of sockets) socket.destroy();
-    if (current) await new Promise<void>((resolve) => current.close(() => resolve()));
-  }
-
-  await listen();
+  const proxy = await startTcpProxy(upstream.hostname, Number(upstream.port || 6379));
   return {
-    url: `redis://127.0.0.1:${port}`,
-    cut: stopListening,
+    url: `redis://127.0.0.1:${proxy.port}`,
+    cut: proxy.cut,
     async stall() {
-      mode = 'stall';
-      for (const socket of sockets) {
-        socket.unpipe();
-        socket.pause();
-      }
+      proxy.stall();
     },
-    async restore() {
-      mode = 'forward';
-      for (const socket of sockets) socket.destroy();
-      if (!server) await listen();
-    },
-    close: stopListening,
+    restore: proxy.restore,
+    close: proxy.close,
   };
 }
