@@ -1,13 +1,19 @@
 // The benchmark runner (issue 6): gatehouse against a bare Fastify route (the ceiling) and, for S2,
 // the origin Flask app, all measured in one run and read as ratios, since these machines are shared
-// and noisy. Prints a Markdown table and writes bench/out/run-<database>.json.
-// Usage: npm run bench -- [S1 S2 S3 S4 S6 signin-timing] [--duration 10] [--connections 32]
+// and noisy. Prints a Markdown table and writes bench/out/run-<database>[-<scenarios>][-smoke].json.
+// S5 and S7 (PostgreSQL only) run on a database of their own with --users users (1,000,000; 20,000
+// in --smoke); --cpu-prof DIR makes their gatehouse write a V8 CPU profile there when it stops.
+// Usage: npm run bench -- [S1 S2 S3 S4 S5 S6 S7 signin-timing] [--duration 10] [--connections 32]
 //                         [--database sqlite|postgres] [--samples 300 (signin-timing)] [--smoke]
+//                         [--users 1000000 (S5, S7)] [--cpu-prof DIR (S5, S7)]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
 import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
+import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
+import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
 import { type LoadFigures, type LoadOptions, runLoad } from './lib/load.js';
 import { peakRssBytes, resetPeakRss, type ServerProcess, stopAllChildren, stopServer } from './lib/processes.js';
 import { type Row, renderReport } from './lib/report.js';
@@ -23,7 +29,9 @@ import {
   startOrigin,
 } from './lib/services.js';
 
-const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S6', 'signin-timing'] as const;
+const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S6', 'S5', 'S7', 'signin-timing'] as const;
+const MAIN_SCENARIOS: readonly Scenario[] = ['S1', 'S2', 'S3', 'S4', 'S6'];
+const POSTGRES_ONLY: readonly Scenario[] = ['S5', 'S7'];
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values, positionals } = parseArgs({
@@ -34,6 +42,8 @@ const { values, positionals } = parseArgs({
     database: { type: 'string', default: 'sqlite' },
     smoke: { type: 'boolean', default: false },
     samples: { type: 'string' },
+    users: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const smoke = values.smoke === true;
@@ -45,6 +55,9 @@ if (!(durationSeconds >= 1 && durationSeconds <= 600)) throw new Error('--durati
 if (!(connections >= 1 && connections <= 1000)) throw new Error('--connections must be 1..1000');
 if (values.samples !== undefined && !(Number(values.samples) >= 1 && Number(values.samples) <= 100_000))
   throw new Error('--samples must be 1..100000');
+const users = Number(values.users ?? (smoke ? 20_000 : 1_000_000));
+if (!(Number.isInteger(users) && users >= 1_000 && users <= 10_000_000)) throw new Error('--users must be 1000..10000000');
+const cpuProfDir = values['cpu-prof'] === undefined ? null : resolve(values['cpu-prof']);
 const chosen = new Set<Scenario>();
 for (const name of positionals) {
   const scenario = SCENARIOS.find((each) => each.toLowerCase() === name.toLowerCase());
@@ -52,14 +65,17 @@ for (const name of positionals) {
   chosen.add(scenario);
 }
 const scenarios = chosen.size > 0 ? SCENARIOS.filter((each) => chosen.has(each)) : [...SCENARIOS];
-const needsGatehouse = scenarios.some((each) => each !== 'signin-timing');
+const needsGatehouse = scenarios.some((each) => MAIN_SCENARIOS.includes(each));
+const bigScenarios = scenarios.filter((each) => POSTGRES_ONLY.includes(each));
 
 let database: TestDatabase | null = null;
+let bigDatabase: TestDatabase | null = null;
 let cleaned: Promise<void> | null = null;
 function cleanUp(): Promise<void> {
   cleaned ??= (async () => {
     await stopAllChildren();
-    await database?.drop().catch((error) => process.stderr.write(`could not drop the bench database: ${String(error)}\n`));
+    for (const each of [database, bigDatabase])
+      await each?.drop().catch((error) => process.stderr.write(`could not drop a bench database: ${String(error)}\n`));
   })();
   return cleaned;
 }
@@ -83,7 +99,12 @@ let ceiling: (LoadFigures & { peakRssBytes: number }) | null = null;
 let argon2Rate: { verifiesPerSecond: number; lanes: number } | null = null;
 let originS2: (LoadFigures & { peakRssBytes: number }) | null = null;
 let signinTiming: { ran: boolean; output: string } | null = null;
+let seeded = null as { users: number; seconds: number } | null;
+const deepPages: PagePair[] = [];
+let importRun = null as ImportFigures | null; // set in runBigScenarios()
+let importRssBytes = 0;
 const failures: string[] = [];
+const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 try {
   if (needsGatehouse) {
@@ -162,9 +183,59 @@ try {
     } else if (scenarios.includes('S2')) notes.push('Origin column skipped: not run in --smoke (seeding it takes ~16 s).');
   }
 
+  if (bigScenarios.length > 0 && target !== 'postgres')
+    notes.push(`${bigScenarios.join(' and ')} skipped: PostgreSQL only (run with --database postgres).`);
+  else if (bigScenarios.length > 0) await runBigScenarios();
+
   if (scenarios.includes('signin-timing')) signinTiming = await runSigninTiming(Number(values.samples ?? (smoke ? 12 : 300)));
 } finally {
   await cleanUp();
+}
+
+/** S5 and S7 on one database of their own: S5 seeds `users` users, S7 imports `users` more. */
+async function runBigScenarios(): Promise<void> {
+  bigDatabase = await createTestDatabase('postgres');
+  const env: Record<string, string> = { GATEHOUSE_IMPORT_WORKER_ENABLED: scenarios.includes('S7') ? 'true' : 'false' };
+  // Node refuses --cpu-prof in NODE_OPTIONS: it goes on the command line.
+  if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+  const gatehouse = await startGatehouse(bigDatabase.url, env, cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []);
+  try {
+    const session = (await (
+      await fetch(`${gatehouse.url}/v1/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ADMIN),
+      })
+    ).json()) as { access_token?: string };
+    if (!session.access_token) throw new Error('the admin could not sign in');
+    // A Bearer token, so that the listing is measured and not a password hash per request.
+    const bearer = `Bearer ${session.access_token}`;
+    const passwordHash = await productionHash('imported-password-long-enough');
+    if (scenarios.includes('S5')) {
+      seeded = await seedUsers(bigDatabase.url, users, passwordHash, progress);
+      const offset = Math.floor(users * 0.9);
+      const sorts: DeepSort[] = ['created_at', 'username', '-last_login_at'];
+      for (const sort of sorts)
+        deepPages.push(
+          await measurePagePair(
+            gatehouse.url,
+            bearer,
+            bigDatabase.url,
+            sort,
+            offset,
+            (options) => measure(gatehouse, () => runLoad(options)),
+            settings,
+          ),
+        );
+    }
+    if (scenarios.includes('S7')) {
+      resetPeakRss(gatehouse.pid);
+      importRun = await runImport(gatehouse.url, bearer, users, passwordHash, progress);
+      importRssBytes = peakRssBytes(gatehouse.pid);
+    }
+  } finally {
+    await stopServer(gatehouse.child, 30_000); // time to write a CPU profile
+  }
 }
 
 function runSigninTiming(samples: number): Promise<{ ran: boolean; output: string }> {
@@ -192,12 +263,28 @@ function runSigninTiming(samples: number): Promise<{ ran: boolean; output: strin
   });
 }
 
-const report = renderReport({ target, durationSeconds, connections, smoke, ceiling, rows, argon2Rate, originS2, notes });
-if (needsGatehouse) process.stdout.write(`${report.markdown}\n`);
+const report = renderReport({
+  target,
+  durationSeconds,
+  connections,
+  smoke,
+  ceiling,
+  rows,
+  argon2Rate,
+  originS2,
+  notes,
+  big: bigScenarios.length > 0 ? { users, seeded, deepPages, importRun, importRssBytes } : null,
+});
+if (needsGatehouse || bigScenarios.length > 0) process.stdout.write(`${report.markdown}\n`);
 if (signinTiming) process.stdout.write(`\n${signinTiming.output}\n`);
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 const json = { ...report.json, signinTiming: signinTiming && { ran: signinTiming.ran } };
-writeFileSync(new URL(`./out/run-${target}${smoke ? '-smoke' : ''}.json`, import.meta.url), `${JSON.stringify(json, null, 2)}\n`);
+// A run of chosen scenarios gets a file of its own, so that it does not overwrite a full run's.
+const chosenPart = chosen.size > 0 ? `-${scenarios.join('-').toLowerCase()}` : '';
+writeFileSync(
+  new URL(`./out/run-${target}${chosenPart}${smoke ? '-smoke' : ''}.json`, import.meta.url),
+  `${JSON.stringify(json, null, 2)}\n`,
+);
 
 if (needsGatehouse && !(ceiling && ceiling.successesPerSecond > 0)) failures.push('the ceiling served nothing');
 for (const scenario of scenarios) {
@@ -205,6 +292,17 @@ for (const scenario of scenarios) {
     if (!signinTiming?.ran) failures.push('signin-timing did not run to its end');
     continue;
   }
+  if (scenario === 'S5' && target === 'postgres') {
+    if (deepPages.length === 0 || deepPages.some((pair) => pair.first.successesPerSecond <= 0 || pair.deep.successesPerSecond <= 0))
+      failures.push('S5 did not report 2xx responses for every page');
+    continue;
+  }
+  if (scenario === 'S7' && target === 'postgres') {
+    if (importRun?.status !== 'completed' || importRun.created !== users)
+      failures.push(`S7 did not import every user (${importRun ? `${importRun.status}, ${importRun.created} created` : 'no job'})`);
+    continue;
+  }
+  if (POSTGRES_ONLY.includes(scenario)) continue;
   const row = rows.find((each) => each.scenario === scenario);
   if (!row || row.successesPerSecond <= 0) failures.push(`${scenario} did not report any 2xx response`);
 }

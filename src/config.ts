@@ -52,6 +52,7 @@ export interface Config {
   amqpImportQueue: string;
   importLeaseSeconds: number;
   importWorkerEnabled: boolean;
+  importConcurrency: number;
   importMaxBytes: number;
 }
 
@@ -421,6 +422,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     integer(1, 86_400),
   ),
   importWorkerEnabled: s('GATEHOUSE_IMPORT_WORKER_ENABLED', 'importWorkerEnabled', 'true', 'Run an import worker inside `serve`.', boolean),
+  importConcurrency: s(
+    'GATEHOUSE_IMPORT_CONCURRENCY',
+    'importConcurrency',
+    '4',
+    'Import chunks each worker processes at once.',
+    integer(1, 64),
+  ),
   importMaxBytes: s(
     'GATEHOUSE_IMPORT_MAX_BYTES',
     'importMaxBytes',

@@ -127,7 +127,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       hashLanes: concurrency,
       enqueue: workQueue ? (jobId, seq) => workQueue.publish(jobId, seq) : null,
     });
-    const importWorker = createImportWorker({ imports, workQueue, logger });
+    const importWorker = createImportWorker({ imports, workQueue, logger, concurrency: config.importConcurrency });
     const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher, events };
     return {
       config,

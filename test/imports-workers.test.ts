@@ -149,6 +149,8 @@ async function workersDatabase(extraEnv: Record<string, string>) {
     GATEHOUSE_ADMIN_PASSWORD: ADMIN_PASSWORD,
     GATEHOUSE_RATE_LIMIT_PER_MINUTE: '0',
     GATEHOUSE_LOG_LEVEL: 'error',
+    // One chunk at a time per worker, so that a killed worker is known to hold exactly one chunk.
+    GATEHOUSE_IMPORT_CONCURRENCY: '1',
     ...extraEnv,
   };
   return {

@@ -1,6 +1,8 @@
 // The runner's report: a Markdown table (each scenario as a share of the ceiling, with the issue's
 // targets marked met or missed) and the same figures as JSON.
 import { cpus } from 'node:os';
+import type { PagePair } from './deep-page.js';
+import type { ImportFigures } from './import-rate.js';
 import type { LoadFigures } from './load.js';
 
 export type Measured = LoadFigures & { peakRssBytes: number };
@@ -21,7 +23,19 @@ export interface ReportInput {
   argon2Rate: { verifiesPerSecond: number; lanes: number } | null;
   originS2: Measured | null;
   notes: string[];
+  /** S5 and S7 (PostgreSQL only), on their own database of `users` users. */
+  big: {
+    users: number;
+    seeded: { users: number; seconds: number } | null;
+    deepPages: PagePair[];
+    importRun: ImportFigures | null;
+    importRssBytes: number;
+  } | null;
 }
+
+/** Issue 6's targets for S5 and S7, as ratios within one run. */
+export const S5_MAX_P99_RATIO = 1.5;
+export const S7_MIN_USERS_PER_SECOND = 20_000;
 
 const MB = 1024 * 1024;
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
@@ -62,10 +76,13 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
   const lines = [
     `gatehouse bench, ${input.target}, ${input.durationSeconds} s per scenario, ${input.connections} connections${input.smoke ? ' (smoke)' : ''}, ` +
       `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${new Date().toISOString()}`,
-    '',
-    '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | of ceiling | target |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
+  if (input.ceiling || input.rows.length > 0)
+    lines.push(
+      '',
+      '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | of ceiling | target |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
   if (input.ceiling) lines.push(line('ceiling', 'bare Fastify 5 GET /', input.ceiling, '100%', ''));
   const results = input.rows.map((row) => ({ row, target: targetOf(row, input) }));
   for (const { row, target } of results)
@@ -103,7 +120,8 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
     }
   }
   lines.push(...input.notes);
-  lines.push('Not yet measured: S5 (deep page in 1,000,000 users), S7 (import of 1,000,000 users).');
+  const big = input.big ? renderBig(input.big, line) : { lines: [], json: null };
+  lines.push(...big.lines);
   return {
     markdown: lines.join('\n'),
     json: {
@@ -123,6 +141,62 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
         met: target.met,
       })),
       notes: input.notes,
+      ...(big.json ? { big: big.json } : {}),
+    },
+  };
+}
+
+function renderBig(
+  big: NonNullable<ReportInput['big']>,
+  line: (name: string, what: string, figures: Measured, ratio: string, target: string) => string,
+): { lines: string[]; json: Record<string, unknown> } {
+  const lines: string[] = [];
+  const pages = big.deepPages.map((pair) => {
+    const ratio = pair.deep.p99Ms / pair.first.p99Ms;
+    return { ...pair, p99Ratio: ratio, met: ratio <= S5_MAX_P99_RATIO };
+  });
+  if (pages.length > 0) {
+    lines.push(
+      '',
+      `S5: ${big.users} users on PostgreSQL${big.seeded ? `, seeded with INSERT … SELECT in ${fixed(big.seeded.seconds)} s` : ''}; ` +
+        'Bearer GET /v1/users?limit=20, first page then the page after the row at offset 90%.',
+      '',
+      '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | deep p99 / first p99 | target |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const page of pages) {
+      const sort = page.sort === 'created_at' ? 'default sort' : `sort=${page.sort}`;
+      lines.push(line('S5', `first page, ${sort}`, page.first, '', ''));
+      lines.push(
+        line(
+          'S5',
+          `deep page (offset ${page.offset}), ${sort}`,
+          page.deep,
+          `${fixed(page.p99Ratio, 2)}×`,
+          `p99 ≤ ${S5_MAX_P99_RATIO}× first page: ${verdict(page.met)}`,
+        ),
+      );
+    }
+  }
+  const run = big.importRun;
+  const importMet = run ? run.status === 'completed' && run.usersPerSecond >= S7_MIN_USERS_PER_SECOND : null;
+  if (run) {
+    lines.push(
+      '',
+      '| scenario | what | users | created | skipped | failed | upload s | total s | users/s | peak RSS MB | target |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      `| S7 | POST /v1/imports, NDJSON with argon2id hashes (${fixed(run.uploadBytes / MB, 0)} MB) until completed | ${run.rows} | ${run.created} | ${run.skipped} | ${run.failed} | ` +
+        `${fixed(run.uploadSeconds)} | ${fixed(run.totalSeconds)} | ${fixed(run.usersPerSecond, 0)} | ${fixed(big.importRssBytes / MB, 0)} | ` +
+        `≥ ${S7_MIN_USERS_PER_SECOND} users/s: ${verdict(importMet === true)} |`,
+    );
+  }
+  return {
+    lines,
+    json: {
+      users: big.users,
+      seeded: big.seeded,
+      S5: pages.map((page) => ({ ...page, target: `deep p99 ≤ ${S5_MAX_P99_RATIO}× first page p99` })),
+      S7: run && { ...run, peakRssBytes: big.importRssBytes, target: `≥ ${S7_MIN_USERS_PER_SECOND} users/s`, met: importMet },
     },
   };
 }

@@ -31,12 +31,17 @@ export async function startCeiling(): Promise<ServerProcess> {
   });
 }
 
-export async function startGatehouse(databaseUrl: string): Promise<ServerProcess> {
+/** gatehouse on `databaseUrl`; `extraEnv` overrides the defaults below (S7 turns the import worker on). */
+export async function startGatehouse(
+  databaseUrl: string,
+  extraEnv: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
   const port = await spareLoopbackPort();
   return startServer({
     name: 'gatehouse',
     command: process.execPath,
-    args: ['bin/gatehouse.js', 'serve'],
+    args: [...nodeArgs, 'bin/gatehouse.js', 'serve'],
     env: {
       DATABASE_URL: databaseUrl,
       HOST: '127.0.0.1',
@@ -52,6 +57,7 @@ export async function startGatehouse(databaseUrl: string): Promise<ServerProcess
       GATEHOUSE_SIGNIN_FAILURES_PER_USERNAME_PER_HOUR: MANY,
       GATEHOUSE_RELAY_ENABLED: 'false',
       GATEHOUSE_IMPORT_WORKER_ENABLED: 'false',
+      ...extraEnv,
     },
     cwd: REPO,
     port,

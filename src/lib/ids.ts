@@ -5,6 +5,22 @@ import { randomBytes } from 'node:crypto';
 let lastMillis = 0;
 let counter = 0;
 
+// Random bytes are drawn 4 KiB at a time: one randomBytes call per id was a tenth of a bulk
+// import's CPU time (bench S7's profile). Each id still gets 16 fresh bytes of its own.
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = POOL_BYTES;
+
+function randomSixteen(): Buffer {
+  if (poolOffset + 16 > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(poolOffset, poolOffset + 16));
+  poolOffset += 16;
+  return bytes;
+}
+
 export function uuidv7(): string {
   let millis = Date.now();
   if (millis <= lastMillis) {
@@ -19,7 +35,7 @@ export function uuidv7(): string {
     lastMillis = millis;
     counter = 0;
   }
-  const bytes = randomBytes(16);
+  const bytes = randomSixteen();
   bytes.writeUIntBE(millis, 0, 6);
   bytes[6] = 0x70 | (counter >> 8);
   bytes[7] = counter & 0xff;

@@ -20,10 +20,12 @@ export function createEventsRepository(db: Kysely<Database>) {
   const toStored = <T extends { seq: number | string }>(row: T) => ({ ...row, seq: Number(row.seq) });
 
   return {
-    async append(trx: Executor, event: { id: string; type: string; subject: string; time: string; data: string }): Promise<void> {
+    /** Appends events in one statement; their sequence numbers follow the order given. */
+    async append(trx: Executor, ...events: { id: string; type: string; subject: string; time: string; data: string }[]): Promise<void> {
+      if (events.length === 0) return;
       await trx
         .insertInto('outbox_events')
-        .values({ ...event, published_at: null })
+        .values(events.map((event) => ({ ...event, published_at: null })))
         .execute();
     },
 

@@ -43,12 +43,23 @@ export function toCloudEvent(stored: StoredEvent, source: string): CloudEvent {
 export interface EventRecorder {
   /** Writes an event in the caller's transaction: it exists exactly when the change does. */
   record(trx: Executor, type: EventType, subject: string, data: Record<string, unknown>): Promise<void>;
+  /** Several events in one statement (a bulk import's chunk), in the order given. */
+  recordMany(trx: Executor, events: { type: EventType; subject: string; data: Record<string, unknown> }[]): Promise<void>;
 }
 
 export function createEventRecorder(events: EventsRepository, onRecorded: () => void = () => {}): EventRecorder {
   return {
     async record(trx, type, subject, data) {
       await events.append(trx, { id: uuidv7(), type, subject, time: nowIso(), data: JSON.stringify(data) });
+      onRecorded();
+    },
+    async recordMany(trx, many) {
+      if (many.length === 0) return;
+      const time = nowIso();
+      await events.append(
+        trx,
+        ...many.map(({ type, subject, data }) => ({ id: uuidv7(), type, subject, time, data: JSON.stringify(data) })),
+      );
       onRecorded();
     },
   };

@@ -1,7 +1,9 @@
 // The import worker that runs in every instance (and alone in `gatehouse import`). It takes chunks
 // from the RabbitMQ work queue when there is one, and from the database queue always: a chunk that
 // no worker started within its reservation (the broker lost the message or was down), or whose
-// worker died (its lease ran out), is taken there. One chunk at a time per worker.
+// worker died (its lease ran out), is taken there. A worker processes up to `concurrency` chunks at
+// once (GATEHOUSE_IMPORT_CONCURRENCY): a chunk of rows with existing hashes is a few database round
+// trips, so one at a time leaves the database and the process waiting on each other.
 import type { ImportsService } from './imports.service.js';
 import type { WorkQueue } from './work-queue.js';
 
@@ -17,14 +19,16 @@ export function createImportWorker(options: {
   workQueue: WorkQueue | null;
   logger: { warn(o: object, m: string): void };
   pollMilliseconds?: number;
+  concurrency?: number;
 }): ImportWorker {
   const pollMilliseconds = options.pollMilliseconds ?? 1_000;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   let running = false;
-  let loop: Promise<void> | null = null;
-  let wake: (() => void) | null = null;
+  let loops: Promise<void>[] = [];
+  const wakers = new Set<() => void>();
 
-  /** Stops between chunks once `keepGoing` says so (serve's shutdown): the rest is other workers' work. */
-  async function drain(keepGoing: () => boolean = () => true): Promise<number> {
+  /** One lane: claims and processes chunks until none is left or `keepGoing` says stop. */
+  async function drainLane(keepGoing: () => boolean): Promise<number> {
     let processed = 0;
     for (;;) {
       if (!keepGoing()) return processed;
@@ -34,22 +38,29 @@ export function createImportWorker(options: {
     }
   }
 
+  /** Stops between chunks once `keepGoing` says so (serve's shutdown): the rest is other workers' work. */
+  async function drain(keepGoing: () => boolean = () => true): Promise<number> {
+    const lanes = await Promise.all(Array.from({ length: concurrency }, () => drainLane(keepGoing)));
+    return lanes.reduce((sum, processed) => sum + processed, 0);
+  }
+
   async function run(): Promise<void> {
     while (running) {
       try {
-        await drain(() => running);
+        await drainLane(() => running);
       } catch (error) {
         options.logger.warn({ err: error }, 'import worker: a chunk failed; it is retried when its lease ends');
       }
       if (!running) return;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMilliseconds);
-        wake = () => {
+        const wake = () => {
           clearTimeout(timer);
+          wakers.delete(wake);
           resolve();
         };
+        const timer = setTimeout(wake, pollMilliseconds);
+        wakers.add(wake);
       });
-      wake = null;
     }
   }
 
@@ -57,18 +68,18 @@ export function createImportWorker(options: {
     start() {
       if (running) return;
       running = true;
-      loop = run();
+      loops = Array.from({ length: concurrency }, () => run());
       options.workQueue
         ?.consume(async (jobId, seq) => {
           if (await options.imports.claim(jobId, seq)) await options.imports.processChunk(jobId, seq);
-        })
+        }, concurrency)
         .catch((error) => options.logger.warn({ err: error }, 'import worker: work queue consumer stopped'));
     },
     async stop() {
       running = false;
-      wake?.();
+      for (const wake of [...wakers]) wake();
       await options.workQueue?.close();
-      await loop?.catch(() => {});
+      await Promise.all(loops.map((loop) => loop.catch(() => {})));
     },
     drain,
   };

@@ -6,7 +6,8 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqp
 export interface WorkQueue {
   publish(jobId: string, seq: number): Promise<boolean>;
   /** Consumes messages one at a time per instance until close(). */
-  consume(handle: (jobId: string, seq: number) => Promise<void>): Promise<void>;
+  /** Handles up to `concurrency` messages at once (the channel's prefetch). */
+  consume(handle: (jobId: string, seq: number) => Promise<void>, concurrency?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,12 +57,12 @@ export function createWorkQueue(url: string, queue: string, onError: (error: unk
       }
     },
 
-    async consume(handle) {
+    async consume(handle, concurrency = 1) {
       while (!closed) {
         try {
           const channel = await (await connect()).createChannel();
           await channel.assertQueue(queue, { durable: true });
-          await channel.prefetch(1);
+          await channel.prefetch(concurrency);
           consumer = channel;
           await new Promise<void>((resolve) => {
             channel.on('close', () => resolve());
