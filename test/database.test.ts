@@ -122,3 +122,27 @@ describe('migrations started by several instances at once', async () => {
     }
   });
 });
+
+describe('prepared statements on SQLite', () => {
+  test('a query whose statement is reused gives full results, also after a stream of it was left half-read', async () => {
+    const database = await createTestDatabase('sqlite');
+    const handle = createDatabase({ databaseUrl: database.url, databasePoolMax: 1 });
+    try {
+      await sql`create table numbers (n integer)`.execute(handle.db);
+      for (let n = 1; n <= 5; n++) await sql`insert into numbers values (${n})`.execute(handle.db);
+      const query = () => handle.db.selectFrom('numbers' as never).select(sql<number>`n`.as('n'));
+      const numbers = async () => (await query().execute()).map((row) => (row as { n: number }).n);
+      assert.deepEqual(await numbers(), [1, 2, 3, 4, 5]);
+      for await (const row of query().stream()) {
+        assert.equal((row as { n: number }).n, 1);
+        break; // leaves the cached statement mid-iteration
+      }
+      assert.deepEqual(await numbers(), [1, 2, 3, 4, 5]);
+      await sql`insert into numbers values (6)`.execute(handle.db);
+      assert.deepEqual(await numbers(), [1, 2, 3, 4, 5, 6], 'a reused statement reads the current rows');
+    } finally {
+      await handle.destroy();
+      await database.drop();
+    }
+  });
+});

@@ -44,20 +44,26 @@ function pathOf(request: FastifyRequest): string {
 }
 
 export function registerPublicCaching(app: FastifyInstance, policies: CachePolicy[]): void {
-  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return payload;
-    if (reply.statusCode !== 200) return payload;
-    const path = pathOf(request);
-    const policy = policies.find((candidate) => candidate.matches(path));
-    if (!policy) return payload;
-    reply.header('cache-control', policy.cacheControl);
-    // Files streamed by the docs plugin come with their own ETag and conditional handling.
-    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
-    const etag = strongEtag(payload);
-    reply.header('etag', etag);
-    if (!matchesEtag(request.headers['if-none-match'], etag)) return payload;
-    reply.code(304);
-    reply.removeHeader('content-length');
-    return '';
+  // Callback-style (it never waits): an async hook would cost every response a promise.
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload, done) => {
+    done(null, cachedPayload(policies, request, reply, payload));
   });
+}
+
+/** The payload to send: unchanged, or empty for a 304; sets the public caching headers. */
+function cachedPayload(policies: CachePolicy[], request: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return payload;
+  if (reply.statusCode !== 200) return payload;
+  const path = pathOf(request);
+  const policy = policies.find((candidate) => candidate.matches(path));
+  if (!policy) return payload;
+  reply.header('cache-control', policy.cacheControl);
+  // Files streamed by the docs plugin come with their own ETag and conditional handling.
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+  const etag = strongEtag(payload);
+  reply.header('etag', etag);
+  if (!matchesEtag(request.headers['if-none-match'], etag)) return payload;
+  reply.code(304);
+  reply.removeHeader('content-length');
+  return '';
 }

@@ -15,6 +15,9 @@ import { nowIso } from '../../lib/time.js';
 const ALGORITHM = 'EdDSA';
 const RELOAD_INTERVAL_MS = 60_000;
 const UNKNOWN_KID_RELOAD_MIN_MS = 2_000;
+// Verified tokens remembered per instance: an Ed25519 verify was the largest single cost of a Bearer
+// request. Bounded in count; a full table is simply emptied (tokens live minutes, so it refills).
+const VERIFIED_MAX_ENTRIES = 10_000;
 
 interface LoadedKey {
   kid: string;
@@ -61,6 +64,13 @@ export function createTokenIssuer(
   let keys: LoadedKey[] = [];
   let loadedAt = 0;
   let loading: Promise<void> | null = null;
+  // Token text -> its claims and `exp`, for tokens whose signature and claims jose has checked
+  // against the keys loaded now. Only the verification is remembered, never the session: every
+  // request still checks the session and user in the database. Expiry is checked on each hit, as
+  // jose does (expired once `exp` <= now in whole seconds), and the table is emptied whenever the
+  // keys are (re)loaded, so a retired key stops being honoured exactly when it would without it.
+  const verified = new Map<string, AccessTokenClaims & { exp: number }>();
+  let keysGeneration = 0;
 
   async function load(): Promise<void> {
     const rows = await db.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).orderBy('created_at', 'desc').execute();
@@ -75,6 +85,8 @@ export function createTokenIssuer(
       };
     });
     loadedAt = Date.now();
+    keysGeneration += 1;
+    verified.clear();
   }
 
   function reload(): Promise<void> {
@@ -119,6 +131,13 @@ export function createTokenIssuer(
     },
 
     async verifyAccessToken(token) {
+      const known = verified.get(token);
+      if (known) {
+        if (known.exp > Math.floor(Date.now() / 1000)) return { userId: known.userId, sessionId: known.sessionId };
+        verified.delete(token);
+        return null;
+      }
+      const generation = keysGeneration;
       try {
         const { payload } = await jwtVerify(
           token,
@@ -134,7 +153,14 @@ export function createTokenIssuer(
           { issuer: config.issuer, audience: config.audience, algorithms: [ALGORITHM], typ: 'at+jwt' },
         );
         if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
-        return { userId: payload.sub, sessionId: payload.sid };
+        const claims = { userId: payload.sub, sessionId: payload.sid };
+        // Only tokens that carry an expiry and no not-before (ours) can be judged later on `exp` alone.
+        // A reload during the verify may have retired its key: then it is not remembered.
+        if (typeof payload.exp === 'number' && payload.nbf === undefined && generation === keysGeneration) {
+          if (verified.size >= VERIFIED_MAX_ENTRIES) verified.clear();
+          verified.set(token, { ...claims, exp: payload.exp });
+        }
+        return claims;
       } catch (error) {
         if (error instanceof joseErrors.JOSEError) return null;
         throw error;
