@@ -123,6 +123,17 @@ for (const { target, skip } of await targets()) {
       assert.equal(responses.filter((response) => response.headers['idempotent-replayed'] === 'true').length, 3);
     });
 
+    test('two different requests racing with one key: one is created, the other is 422 and creates nothing', async () => {
+      const key = randomUUID();
+      const bodies = [newUser(), newUser()];
+      const responses = await Promise.all(bodies.map((body) => createUser(t, body, key)));
+      assert.deepEqual(responses.map((response) => response.statusCode).sort(), [201, 422], responses.map((r) => r.body).join('\n'));
+      const refused = responses.find((response) => response.statusCode === 422);
+      assert.equal(refused && problem(refused).code, 'idempotency_key_reused');
+      const counts = await Promise.all(bodies.map((body) => countUsers(t, body.username)));
+      assert.deepEqual(counts.sort(), [0, 1]);
+    });
+
     test('an expired key is pruned and can be used again', async () => {
       const key = randomUUID();
       const body = newUser();

@@ -1851,6 +1851,27 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The service is not ready (code unavailable) */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          'retry-after'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unavailable",
+           *       "detail": "The database does not answer.",
+           *       "request_id": "0b9d6c1e-4f3a-4a8e-9d2c-7e5f1a2b3c4d",
+           *       "status": 503,
+           *       "title": "The service is not ready",
+           *       "type": "urn:gatehouse:problem:unavailable"
+           *     }
+           */
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getImport: {

@@ -145,6 +145,7 @@ export async function registerImportsRoutes(
               'idempotency_key_reused',
               'payload_too_large',
               'unsupported_media_type',
+              'unavailable',
             ),
           },
         },
@@ -178,7 +179,11 @@ export async function registerImportsRoutes(
         body.on('error', (error) => hashed.destroy(error));
         hashed.on('error', () => {});
         const retry = idempotencyOf(request, '');
-        const fingerprint = () => `POST /v1/imports ${format} ${digest.digest('base64url')}`;
+        let uploadDigest: string | null = null;
+        const fingerprint = () => {
+          uploadDigest ??= digest.digest('base64url');
+          return `POST /v1/imports ${format} ${uploadDigest}`;
+        };
         // A replay answers with the job's status now (the stored response is only its location).
         const replayJob = async (row: { location: string | null } & Parameters<typeof replay>[1]) =>
           replay(reply, row, await imports.status(row.location?.slice('/v1/imports/'.length) ?? ''));
@@ -188,6 +193,10 @@ export async function registerImportsRoutes(
           retry.fingerprint = fingerprint();
           const row = await idempotency.stored(retry);
           if (row) return replayJob(row);
+          // It expired while the upload was read, and the upload is spent: the client sends it again.
+          throw new AppError('unavailable', 'The Idempotency-Key expired while the upload was read; send the request again.', {
+            headers: { 'retry-after': '1' },
+          });
         }
         let jobId: string;
         try {
@@ -200,9 +209,11 @@ export async function registerImportsRoutes(
               : undefined,
           });
         } catch (error) {
-          // The same upload, racing this one, was queued first: answer as it did.
-          const winner = retry?.fingerprint && (await idempotency.stored(retry).catch(() => undefined));
-          if (winner) return replayJob(winner);
+          // The same upload, racing this one, was queued first: answer as it did (422 if it was another).
+          if (retry?.fingerprint) {
+            const winner = await idempotency.stored(retry);
+            if (winner) return replayJob(winner);
+          }
           if (error instanceof AppError) throw error;
           throw new AppError('invalid_request', 'The upload ended before it was complete.', { cause: error });
         }

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf } from '../../http/auth.js';
+import { AppError } from '../../http/errors.js';
 import { errorResponses, IdParams, jsonResponse, locationHeader } from '../../http/schemas.js';
 import { fingerprintOf, type Idempotency, IdempotencyHeaders, idempotencyOf, replay } from '../idempotency/idempotency.js';
 import type { UserSort } from './users.repository.js';
@@ -70,7 +71,11 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
         return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
       } catch (error) {
         // The same request, racing this one, committed first: answer as it did.
-        const winner = await idempotency.stored(retry).catch(() => undefined);
+        // (422 if the key went with another request; a failed lookup gives way to the first error.)
+        const winner = await idempotency.stored(retry).catch((lookup) => {
+          if (lookup instanceof AppError) throw lookup;
+          return undefined;
+        });
         if (winner) return replay(reply, winner);
         throw error;
       }
