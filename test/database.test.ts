@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { createDatabase } from '../src/db/database.js';
+import { isDatabaseUnavailable } from '../src/db/errors.js';
 import { migrateToLatest, pendingMigrations } from '../src/db/migrate.js';
 import { uuidv7 } from '../src/lib/ids.js';
 import { createUsersRepository, type UserListQuery } from '../src/modules/users/users.repository.js';
@@ -118,6 +120,46 @@ describe('migrations started by several instances at once', async () => {
       assert.deepEqual(await pendingMigrations(handles[0]?.db ?? assert.fail()), []);
     } finally {
       await Promise.all(handles.map((handle) => handle.destroy()));
+      await database.drop();
+    }
+  });
+});
+
+describe('a PostgreSQL connection that the server ends while it is checked out', async () => {
+  const postgres = (await targets()).find((entry) => entry.target === 'postgres');
+  test('does not crash the process: its transaction fails as unavailable, and the next query works', {
+    skip: postgres?.skip ?? false,
+  }, async () => {
+    const database = await createTestDatabase('postgres');
+    const errors: Error[] = [];
+    const handle = createDatabase({ databaseUrl: database.url, databasePoolMax: 2 }, { onPoolError: (error) => errors.push(error) });
+    try {
+      let release: () => void = () => {};
+      const holding = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let backend = 0;
+      const transaction = handle.db.transaction().execute(async (trx) => {
+        backend = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]?.pid ?? -1;
+        await holding; // checked out, between two statements
+        await sql`select 1`.execute(trx);
+      });
+      while (backend === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      // What `pg_ctl stop -m fast` does to every session: the server ends it.
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      await admin.query('select pg_terminate_backend($1)', [backend]);
+      await admin.end();
+      for (const deadline = Date.now() + 5_000; errors.length === 0; ) {
+        assert.ok(Date.now() < deadline, 'the ended connection was reported');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      release();
+      // Whatever the driver says about the dead connection, it is a 503 (unavailable), not a 500.
+      await assert.rejects(transaction, (error) => isDatabaseUnavailable(error));
+      assert.deepEqual((await sql<{ one: number }>`select 1 as one`.execute(handle.db)).rows, [{ one: 1 }]);
+    } finally {
+      await handle.destroy();
       await database.drop();
     }
   });

@@ -63,6 +63,11 @@ function createPool(databaseUrl: string, config: DatabaseConfig, onError: (error
   });
   // An idle client whose server went away emits here; without a listener that would crash the process.
   pool.on('error', onError);
+  // A client that is checked out (a transaction waiting between statements) has no listener of the
+  // pool's: its 'error' when the server ends the connection crashed the process (seen in the cluster's
+  // primary-outage test). Each client gets one for its whole life; the statement it was running, or
+  // the next one, fails and that request answers 503, and the pool drops the broken client on release.
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
 

@@ -29,7 +29,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (/^(08|57P0|53300)/.test(code)) return true;
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  return /timeout exceeded when trying to connect|Connection terminated|driver has already been destroyed|Cannot use a pool after calling end/i.test(
+  return /timeout exceeded when trying to connect|Connection terminated|is not queryable|driver has already been destroyed|Cannot use a pool after calling end/i.test(
     message,
   );
 }
