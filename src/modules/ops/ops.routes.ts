@@ -92,8 +92,6 @@ export function registerOpsRoutes(
     },
   );
 
-  typed.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=300');
-    return app.swagger();
-  });
+  // Cache-Control and ETag come from the public caching policies (src/http/caching.ts).
+  typed.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -160,9 +160,7 @@ export function registerSessionsRoutes(app: FastifyInstance, sessions: SessionsS
         response: { 200: jsonResponse('The JSON Web Key Set', JwksSchema, JWKS_EXAMPLE), ...errorResponses() },
       },
     },
-    async (_request, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
-      return tokens.jwks();
-    },
+    // Cache-Control (a third of the key activation delay) and ETag come from src/http/caching.ts.
+    async () => tokens.jwks(),
   );
 }

@@ -57,19 +57,19 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
     },
     async (request, reply) => {
       const retry = idempotencyOf(request, fingerprintOf('POST /v1/users', request.body));
-      if (!retry) {
-        const user = await users.create(request.body, request.caller);
-        return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
+      if (retry) {
+        const stored = await idempotency.stored(retry);
+        if (stored) return replay(reply, stored);
       }
-      const stored = await idempotency.stored(retry);
-      if (stored) return replay(reply, stored);
       try {
         const user = await users.create(request.body, request.caller, {
-          beforeCommit: (trx, view) =>
-            idempotency.save(trx, retry, { status: 201, location: `/v1/users/${view.id}`, body: JSON.stringify(view) }),
+          beforeCommit: retry
+            ? (trx, view) => idempotency.save(trx, retry, { status: 201, location: `/v1/users/${view.id}`, body: JSON.stringify(view) })
+            : undefined,
         });
         return reply.code(201).header('location', `/v1/users/${user.id}`).send(user);
       } catch (error) {
+        if (!retry) throw error;
         // The same request, racing this one, committed first: answer as it did.
         // (422 if the key went with another request; a failed lookup gives way to the first error.)
         const winner = await idempotency.stored(retry).catch((lookup) => {
