@@ -2,10 +2,11 @@
 // the origin Flask app, all measured in one run and read as ratios, since these machines are shared
 // and noisy. Prints a Markdown table and writes bench/out/run-<database>[-<scenarios>][-smoke].json.
 // S5 and S7 (PostgreSQL only) run on a database of their own with --users users (1,000,000; 20,000
-// in --smoke); --cpu-prof DIR makes their gatehouse write a V8 CPU profile there when it stops.
+// in --smoke); --cpu-prof DIR makes each gatehouse the run starts write a V8 CPU profile there when
+// it stops.
 // Usage: npm run bench -- [S1 S2 S3 S4 S5 S6 S7 signin-timing] [--duration 10] [--connections 32]
 //                         [--database sqlite|postgres] [--samples 300 (signin-timing)] [--smoke]
-//                         [--users 1000000 (S5, S7)] [--cpu-prof DIR (S5, S7)]
+//                         [--users 1000000 (S5, S7)] [--cpu-prof DIR]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -113,7 +114,8 @@ try {
     await stopServer(ceilingServer.child);
 
     database = await createTestDatabase(target);
-    const gatehouse = await startGatehouse(database.url);
+    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+    const gatehouse = await startGatehouse(database.url, {}, cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []);
     const { accessToken } = await seedGatehouse(gatehouse.url);
     const s1 = settings(`${gatehouse.url}/v1/users/me`, { headers: { authorization: `Bearer ${accessToken}` } });
     const signIn = settings(`${gatehouse.url}/v1/sessions`, {
