@@ -42,7 +42,10 @@ export interface Config {
   signInSlowdownMilliseconds: number;
   hashConcurrency: number;
   hashQueueMax: number;
+  hashMaxWaitMilliseconds: number;
+  hashShedDelayMilliseconds: number;
   basicAuthCacheSeconds: number;
+  authCacheMilliseconds: number;
   jsonMaxDepth: number;
   amqpUrl: string | null;
   amqpExchange: string;
@@ -361,8 +364,22 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     'GATEHOUSE_HASH_QUEUE_MAX',
     'hashQueueMax',
     '0',
-    'Hashes that may wait; beyond, 503 overloaded. `0`: 8 per concurrent hash.',
+    'Hashes that may wait at most; beyond, 503 overloaded. `0`: 64 per concurrent hash.',
     integer(0, 100_000),
+  ),
+  hashMaxWaitMilliseconds: s(
+    'GATEHOUSE_HASH_MAX_WAIT_MS',
+    'hashMaxWaitMilliseconds',
+    '300',
+    'A hash waits in line only if it can expect to start within this time (measured hash time × place in line ÷ concurrent hashes); otherwise 503 overloaded at once.',
+    integer(1, 60_000),
+  ),
+  hashShedDelayMilliseconds: s(
+    'GATEHOUSE_HASH_SHED_DELAY_MS',
+    'hashShedDelayMilliseconds',
+    '100',
+    'How long a request refused for want of a hash slot waits before its 503, so that clients retrying at once cannot turn the refusals into the load.',
+    integer(0, 5_000),
   ),
   basicAuthCacheSeconds: s(
     'GATEHOUSE_BASIC_AUTH_CACHE_SECONDS',
@@ -370,6 +387,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     '30',
     'How long a verified Basic credential is remembered in memory; `0`: never.',
     integer(0, 3600),
+  ),
+  authCacheMilliseconds: s(
+    'GATEHOUSE_AUTH_CACHE_MS',
+    'authCacheMilliseconds',
+    '500',
+    'How long an instance reuses the session and user it read to authenticate a caller; a change made elsewhere is seen within this time (with Redis, at once). `0`: read them on every request.',
+    integer(0, 1000),
   ),
   jsonMaxDepth: s(
     'GATEHOUSE_JSON_MAX_DEPTH',

@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { createDatabase, type DatabaseHandle } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { createRedis } from './lib/redis.js';
+import { createRedis, subscribeToChannel } from './lib/redis.js';
 import { createEventRecorder, type EventRecorder } from './modules/events/events.js';
 import { createEventsRepository, type EventsRepository } from './modules/events/events.repository.js';
 import { createRelay, type Relay } from './modules/events/relay.js';
@@ -19,6 +19,7 @@ import { createImportWorker, type ImportWorker } from './modules/imports/imports
 import { createWorkQueue } from './modules/imports/work-queue.js';
 import { createLoginsRepository, type LoginsRepository } from './modules/logins/logins.repository.js';
 import { createBasicAuthCache } from './modules/sessions/basic-cache.js';
+import { createCallerCache } from './modules/sessions/caller-cache.js';
 import { createHashPool } from './modules/sessions/hash-pool.js';
 import { createPasswordHasher, type PasswordHasher } from './modules/sessions/passwords.js';
 import { createSessionsRepository } from './modules/sessions/sessions.repository.js';
@@ -73,7 +74,13 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
     const concurrency = config.hashConcurrency || availableParallelism();
-    const pool = createHashPool(concurrency, config.hashQueueMax || concurrency * 8, metrics.countHashRejection);
+    const pool = createHashPool(
+      concurrency,
+      config.hashQueueMax || concurrency * 64,
+      metrics.countHashRejection,
+      config.hashMaxWaitMilliseconds,
+      config.hashShedDelayMilliseconds,
+    );
     metrics.watchHashPool(pool);
     const hasher = await createPasswordHasher(config.passwordHashProfile, {
       pool,
@@ -128,7 +135,30 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       enqueue: workQueue ? (jobId, seq) => workQueue.publish(jobId, seq) : null,
     });
     const importWorker = createImportWorker({ imports, workQueue, logger, concurrency: config.importConcurrency });
-    const common = { db: database.db, users: usersRepository, sessions: sessionsRepository, logins: loginsRepository, hasher, events };
+    // A change to a user is announced to the other instances, which forget their cached copies at
+    // once; if an announcement is lost (Redis away), the entry still expires within the TTL.
+    const callerChannel = `${config.redisKeyPrefix}caller-changes`;
+    const callerCache = createCallerCache(config.authCacheMilliseconds, (userId) => {
+      redis?.publish(callerChannel, userId).catch(() => {});
+    });
+    const callerSubscriber =
+      config.redisUrl && config.authCacheMilliseconds > 0
+        ? subscribeToChannel(config.redisUrl, callerChannel, {
+            onMessage: (userId) => callerCache.forget(userId),
+            // Announcements made while unsubscribed are lost: forget everything.
+            onSubscribed: () => callerCache.clear(),
+            onError: (error) => logger.warn({ err: error }, 'redis subscriber connection error'),
+          })
+        : null;
+    const common = {
+      db: database.db,
+      users: usersRepository,
+      sessions: sessionsRepository,
+      logins: loginsRepository,
+      hasher,
+      events,
+      callerCache,
+    };
     return {
       config,
       database,
@@ -160,6 +190,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
         await importWorker.stop();
         await relay?.stop();
         await database.destroy();
+        await callerSubscriber?.close();
         if (redis) await redis.quit().catch(() => redis.disconnect());
       },
     };

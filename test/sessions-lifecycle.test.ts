@@ -278,7 +278,18 @@ for (const { target, skip } of await targets()) {
         assertUnauthorized(await refresh(a, fromA.refresh_token));
       });
 
-      test('a sign-out on one instance ends the token on the other at once', async () => {
+      // Without Redis nothing announces a change to the other instance: what it remembered of the
+      // session (GATEHOUSE_AUTH_CACHE_MS, 500 ms by default) is all it may still use.
+      const CACHE_MS = 500;
+      async function refusedWithinCacheTime(t: TestApp, accessToken: string, changedAt: number): Promise<void> {
+        const answer = await eventually(
+          () => me(t, bearer(accessToken)),
+          (response) => response.statusCode === 401 || Date.now() - changedAt > CACHE_MS + 300,
+        );
+        assertUnauthorized(answer);
+      }
+
+      test('a sign-out on one instance ends the token on the other within the cache time', async () => {
         const user = await a.createUser();
         const pair = await a.signIn(user.username, user.password);
         assert.equal((await me(b, bearer(pair.access_token))).statusCode, 200);
@@ -288,17 +299,17 @@ for (const { target, skip } of await targets()) {
           headers: { authorization: bearer(pair.access_token) },
         });
         assert.equal(logout.statusCode, 204, logout.body);
-        assertUnauthorized(await me(b, bearer(pair.access_token)));
         assertUnauthorized(await refresh(b, pair.refresh_token));
+        await refusedWithinCacheTime(b, pair.access_token, Date.now());
       });
 
-      test('disabling a user on one instance ends its token on the other at once', async () => {
+      test('disabling a user on one instance ends its token on the other within the cache time', async () => {
         const user = await a.createUser();
         const pair = await a.signIn(user.username, user.password);
         assert.equal((await me(a, bearer(pair.access_token))).statusCode, 200);
         await setStatus(b, user.id, 'disabled');
-        assertUnauthorized(await me(a, bearer(pair.access_token)));
         assertUnauthorized(await refresh(a, pair.refresh_token));
+        await refusedWithinCacheTime(a, pair.access_token, Date.now());
       });
 
       test('a second instance does not write last_seen_at again within the interval', async () => {

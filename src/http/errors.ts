@@ -153,10 +153,33 @@ export function toAppError(error: unknown): AppError | null {
   return null;
 }
 
+// A full hashing pool can shed thousands of requests a second, and a log line each would cost more
+// than the answer: one line every 10 s says how many (gatehouse_password_hash_rejections_total counts
+// each one).
+const SHED_REPORT_INTERVAL_MS = 10_000;
+let shedSinceReport = 0;
+let lastShedReport = 0;
+
+function logServerSide(request: FastifyRequest, appError: AppError): void {
+  if (appError.code === 'overloaded') {
+    shedSinceReport += 1;
+    const now = Date.now();
+    if (now - lastShedReport < SHED_REPORT_INTERVAL_MS) return;
+    request.log.warn(
+      { code: appError.code, shed: shedSinceReport },
+      `${shedSinceReport} request(s) answered 503 overloaded since the last report`,
+    );
+    shedSinceReport = 0;
+    lastShedReport = now;
+    return;
+  }
+  request.log.warn({ code: appError.code, err: appError.options.cause }, appError.detail);
+}
+
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const appError = toAppError(error);
   if (appError) {
-    if (appError.status >= 500) request.log.warn({ code: appError.code, err: appError.options.cause }, appError.detail);
+    if (appError.status >= 500) logServerSide(request, appError);
     return sendProblem(reply, appError);
   }
   request.log.error({ err: error }, 'unhandled error');

@@ -25,3 +25,36 @@ export function createRedis(url: string, onError: (error: Error) => void): Redis
   });
   return redis;
 }
+
+/**
+ * A connection in subscriber mode on one channel. ioredis subscribes again by itself after a
+ * reconnection; `onSubscribed` runs on every (re)subscription, since messages published while the
+ * connection was down are lost.
+ */
+export function subscribeToChannel(
+  url: string,
+  channel: string,
+  handlers: { onMessage: (message: string) => void; onSubscribed: () => void; onError: (error: Error) => void },
+): { close(): Promise<void> } {
+  const subscriber = new Redis(url, { connectTimeout: 1_000, retryStrategy: () => 1_000, maxRetriesPerRequest: null });
+  let lastReported = 0;
+  subscriber.on('error', (error: Error) => {
+    if (Date.now() - lastReported > 60_000) {
+      lastReported = Date.now();
+      handlers.onError(error);
+    }
+  });
+  subscriber.on('message', (from: string, message: string) => {
+    if (from === channel) handlers.onMessage(message);
+  });
+  subscriber.on('ready', () => {
+    // After a reconnection, ioredis has re-sent SUBSCRIBE before 'ready'; the first time, it is sent here.
+    handlers.onSubscribed();
+  });
+  subscriber.subscribe(channel).catch(() => {});
+  return {
+    async close() {
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}

@@ -1,7 +1,8 @@
 // Kysely queries on sessions and refresh_tokens. Refresh tokens are stored as SHA-256 hashes only.
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, SessionsTable } from '../../db/schema.js';
-import type { Executor, UserRow } from '../users/users.repository.js';
+import type { Executor } from '../users/users.repository.js';
+import type { LiveSession } from './caller-cache.js';
 
 export type SessionRow = Selectable<SessionsTable>;
 
@@ -15,17 +16,21 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .execute();
     },
 
-    /** The session and its user in one query: the check every Bearer request makes. */
-    async findLiveWithUser(sessionId: string, now: string): Promise<UserRow | undefined> {
-      return db
+    /** The live session and its active user in one query: the check a Bearer request makes. */
+    async findLive(sessionId: string, now: string): Promise<LiveSession | undefined> {
+      const row = await db
         .selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
         .selectAll('users')
+        .select('sessions.expires_at as session_expires_at')
         .where('sessions.id', '=', sessionId)
         .where('sessions.revoked_at', 'is', null)
         .where('sessions.expires_at', '>', now)
         .where('users.status', '=', 'active')
         .executeTakeFirst();
+      if (!row) return undefined;
+      const { session_expires_at, ...user } = row;
+      return { user, expiresAt: new Date(session_expires_at).getTime() };
     },
 
     async findRefreshToken(tokenHash: string, trx: Executor = db) {

@@ -14,6 +14,7 @@ import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { normalizeUsername } from '../users/users.service.js';
 import { type Caller, toUserView, type UserView } from '../users/users.view.js';
 import type { BasicAuthCache } from './basic-cache.js';
+import type { CallerCache } from './caller-cache.js';
 import type { PasswordHasher } from './passwords.js';
 import type { SessionsRepository } from './sessions.repository.js';
 import type { SignInThrottle } from './throttle.js';
@@ -44,6 +45,8 @@ export interface SessionsServiceDeps {
   tokens: TokenIssuer;
   throttle: SignInThrottle;
   basicCache: BasicAuthCache;
+  /** What the per-request checks read, remembered briefly; told of every change made here. */
+  callerCache: CallerCache;
   onThrottled: () => void;
   events: EventRecorder;
   /** Reports a failure of background work (last_seen_at writes) that no request waits for. */
@@ -57,7 +60,7 @@ function hashRefreshToken(token: string): string {
 }
 
 export function createSessionsService(deps: SessionsServiceDeps) {
-  const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache, events } = deps;
+  const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache, callerCache, events } = deps;
   // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
   const lastSeenWrites = new Map<string, number>();
   // Moving average of a failed sign-in's duration: a blocked attempt takes as long.
@@ -124,6 +127,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     if (needsRehash) {
       const rehashed = await hasher.hash(password);
       await users.update(user.id, { password_hash: rehashed });
+      callerCache.changed(user.id);
       user.password_hash = rehashed;
     }
     return user;
@@ -136,6 +140,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
         await events.record(trx, 'session.revoked', userId, { session_id: sessionId, reason });
       }
     });
+    callerCache.changed(userId);
   }
 
   async function issuePair(user: UserRow, sessionId: string, refreshToken: string): Promise<TokenPair> {
@@ -187,6 +192,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
           expires_at: addSeconds(now, config.sessionTtlSeconds),
         });
       });
+      // last_login_at moved: cached copies of the user row are out of date.
+      callerCache.changed(user.id);
       const fresh = (await users.findById(user.id)) ?? user;
       return issuePair(fresh, sessionId, refreshToken);
     },
@@ -200,6 +207,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
         await users.recordLogin(user.id, now, trx);
         await logins.insert(loginEvent(user.id, true, 'basic', context, now), trx);
       });
+      callerCache.changed(user.id);
       return (await users.findById(user.id)) ?? user;
     },
 
@@ -240,7 +248,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
       const cached = basicCache.lookup(username, password);
       if (cached) {
-        const user = await users.findById(cached.userId);
+        const user = await callerCache.user(cached.userId, () => users.findById(cached.userId));
         if (user?.status === 'active' && user.password_hash === cached.passwordHash) {
           touchLastSeen(user);
           return { user, method: 'basic', sessionId: null };
@@ -254,12 +262,15 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       return { user, method: 'basic', sessionId: null };
     },
 
-    /** A Bearer request: a valid token whose session is still live, checked on every request. */
+    /**
+     * A Bearer request: a valid token whose session is still live and whose user is active, as read
+     * from the primary at most GATEHOUSE_AUTH_CACHE_MS ago and changed nowhere since (caller-cache.ts).
+     */
     async authenticateBearer(accessToken: string): Promise<Caller | null> {
       const claims = await tokens.verifyAccessToken(accessToken);
       if (!claims) return null;
-      const user = await sessions.findLiveWithUser(claims.sessionId, nowIso());
-      if (!user || user.id !== claims.userId) return null;
+      const user = await callerCache.session(claims.sessionId, claims.userId, () => sessions.findLive(claims.sessionId, nowIso()));
+      if (!user) return null;
       touchLastSeen(user);
       return { user, method: 'bearer', sessionId: claims.sessionId };
     },

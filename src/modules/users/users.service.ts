@@ -1,6 +1,6 @@
 // The rules about users: who may create, read, change and delete whom, input normalisation, the
 // password policy, and "at least one active admin remains". Owns the transactions.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.js';
 import { uniqueViolationColumn } from '../../db/errors.js';
 import type { Database, Dialect } from '../../db/schema.js';
@@ -10,6 +10,7 @@ import { uuidv7 } from '../../lib/ids.js';
 import { nowIso, toIso } from '../../lib/time.js';
 import type { EventRecorder } from '../events/events.js';
 import type { LoginsRepository } from '../logins/logins.repository.js';
+import type { CallerCache } from '../sessions/caller-cache.js';
 import type { PasswordHasher } from '../sessions/passwords.js';
 import type { SessionsRepository } from '../sessions/sessions.repository.js';
 import { assertPasswordPolicy } from './password-policy.js';
@@ -66,6 +67,8 @@ export interface UsersServiceDeps {
   logins: LoginsRepository;
   hasher: PasswordHasher;
   events: EventRecorder;
+  /** Told of every change to a user or its sessions, after it has committed. */
+  callerCache: Pick<CallerCache, 'changed'>;
 }
 
 export function normalizeUsername(raw: string): string {
@@ -110,7 +113,19 @@ function parseTime(field: string, value: string | undefined, errors: FieldError[
 }
 
 export function createUsersService(deps: UsersServiceDeps) {
-  const { db, users, sessions, logins, hasher, events } = deps;
+  const { db, users, sessions, logins, hasher, events, callerCache } = deps;
+
+  /**
+   * A change to a user or its sessions, in one transaction; afterwards (committed or not) the
+   * per-request authentication cache forgets the user here and on every other instance.
+   */
+  async function changing<T>(userId: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    try {
+      return await db.transaction().execute(work);
+    } finally {
+      callerCache.changed(userId);
+    }
+  }
 
   /** session.revoked for each session a change ended, in the change's transaction. */
   async function recordRevoked(trx: Executor, userId: string, sessionIds: string[], reason: string): Promise<void> {
@@ -235,7 +250,7 @@ export function createUsersService(deps: UsersServiceDeps) {
       const roles = input.roles === undefined ? undefined : encodeRoles(input.roles);
       const now = nowIso();
       try {
-        const updated = await db.transaction().execute(async (trx) => {
+        const updated = await changing(target.id, async (trx) => {
           const current = await users.findById(target.id, trx);
           if (!current) throw AppError.notFound('The user');
           const staysAdmin = (roles ?? current.roles).split(',').includes('admin') && (input.status ?? current.status) === 'active';
@@ -268,7 +283,7 @@ export function createUsersService(deps: UsersServiceDeps) {
     },
 
     async remove(id: string): Promise<void> {
-      await db.transaction().execute(async (trx) => {
+      await changing(id, async (trx) => {
         const current = await users.findById(id, trx);
         if (!current) throw AppError.notFound('The user');
         if (isAdmin(current) && current.status === 'active') {
@@ -290,7 +305,7 @@ export function createUsersService(deps: UsersServiceDeps) {
       assertPasswordPolicy(newPassword, caller.user.username, 'new_password');
       const hash = await hasher.hash(newPassword);
       const now = nowIso();
-      await db.transaction().execute(async (trx) => {
+      await changing(caller.user.id, async (trx) => {
         await users.update(caller.user.id, { password_hash: hash, updated_at: now }, trx);
         await events.record(trx, 'user.password_changed', caller.user.id, { user_id: caller.user.id, by: 'self' });
         // Bearer: the caller's own session stays; Basic has no session, so every session ends.
@@ -306,7 +321,7 @@ export function createUsersService(deps: UsersServiceDeps) {
       assertPasswordPolicy(newPassword, user.username);
       const hash = await hasher.hash(newPassword);
       const now = nowIso();
-      const updated = await db.transaction().execute(async (trx) => {
+      const updated = await changing(user.id, async (trx) => {
         const row = await users.update(user.id, { password_hash: hash, updated_at: now }, trx);
         await events.record(trx, 'user.password_changed', user.id, { user_id: user.id, by: 'operator' });
         await recordRevoked(trx, user.id, await sessions.revokeAllForUser(user.id, now, null, trx), 'password_changed');
@@ -323,7 +338,7 @@ export function createUsersService(deps: UsersServiceDeps) {
       assertPasswordPolicy(newPassword, user.username, 'new_password');
       const hash = await hasher.hash(newPassword);
       const now = nowIso();
-      await db.transaction().execute(async (trx) => {
+      await changing(user.id, async (trx) => {
         if (!(await users.update(user.id, { password_hash: hash, updated_at: now }, trx))) throw AppError.notFound('The user');
         await events.record(trx, 'user.password_changed', user.id, { user_id: user.id, by: 'admin' });
         await recordRevoked(trx, user.id, await sessions.revokeAllForUser(user.id, now, null, trx), 'password_changed');
@@ -332,7 +347,7 @@ export function createUsersService(deps: UsersServiceDeps) {
 
     /** An admin ends every live session of a user (a lost device); returns how many ended. */
     async revokeSessions(id: string): Promise<number> {
-      return db.transaction().execute(async (trx) => {
+      return changing(id, async (trx) => {
         if (!(await users.findById(id, trx))) throw AppError.notFound('The user');
         const revoked = await sessions.revokeAllForUser(id, nowIso(), null, trx);
         await recordRevoked(trx, id, revoked, 'revoked_by_admin');

@@ -1,0 +1,140 @@
+// Remembers, for a fraction of a second, what the per-request authentication read from the
+// database: a live session with its user (Bearer) and a user row (Basic). Under load one caller
+// sends many requests a second, and each used to read the same rows again.
+//
+// How stale an entry can be is bounded three ways:
+// - every entry lives at most `ttlMilliseconds` (GATEHOUSE_AUTH_CACHE_MS, at most 1 s), so a change
+//   made anywhere, even straight in the database, is seen within that time;
+// - a change made through this instance (sign-out, disable, delete, password, role or profile
+//   change, sign-in) calls changed(userId) after its transaction has committed, which forgets the
+//   user's entries here at once, and announces the user id to the other instances (Redis pub/sub),
+//   which forget theirs as soon as the message arrives;
+// - a read that started before such a change is not stored when it finishes, so a request racing
+//   with the change cannot put the old rows back.
+import type { UserRow } from '../users/users.repository.js';
+
+interface Entry {
+  userId: string;
+  user: UserRow;
+  /** Date.now() after which the entry is not used. */
+  until: number;
+}
+
+export interface LiveSession {
+  user: UserRow;
+  /** When the session itself expires (ms since the epoch). */
+  expiresAt: number;
+}
+
+export interface CallerCache {
+  /** The live session's user, from the cache or from `load` (which reads the database). */
+  session(sessionId: string, userId: string, load: () => Promise<LiveSession | undefined>): Promise<UserRow | undefined>;
+  /** The user row, from the cache or from `load`. */
+  user(userId: string, load: () => Promise<UserRow | undefined>): Promise<UserRow | undefined>;
+  /** The user or its sessions were changed by this instance: forget them and tell the others. */
+  changed(userId: string): void;
+  /** Forgets a user's entries (a change announced by another instance). */
+  forget(userId: string): void;
+  /** Forgets everything (announcements may have been missed). */
+  clear(): void;
+  readonly size: number;
+}
+
+const MAX_ENTRIES = 10_000;
+/** Invalidation marks older than this are dropped; no database read takes this long. */
+const MARK_LIFETIME_MS = 60_000;
+
+export function createCallerCache(ttlMilliseconds: number, announce: (userId: string) => void = () => {}): CallerCache {
+  const sessions = new Map<string, Entry & { sessionExpiresAt: number }>();
+  const users = new Map<string, Entry>();
+  // Invalidations are numbered; a read records the number before it starts and is stored only if
+  // no invalidation of its user (or of everything) came after.
+  let sequence = 0;
+  let clearedAt = 0;
+  const changedAt = new Map<string, { sequence: number; at: number }>();
+
+  function storable(userId: string, startedAt: number): boolean {
+    if (startedAt <= clearedAt) return false;
+    const mark = changedAt.get(userId);
+    return mark === undefined || mark.sequence < startedAt;
+  }
+
+  function put<T extends Entry>(table: Map<string, T>, key: string, entry: T): void {
+    if (table.size >= MAX_ENTRIES) {
+      // Maps iterate in insertion order: the first key is the oldest entry.
+      const oldest = table.keys().next();
+      if (!oldest.done) table.delete(oldest.value);
+    }
+    table.set(key, entry);
+  }
+
+  function forget(userId: string): void {
+    sequence += 1;
+    changedAt.set(userId, { sequence, at: Date.now() });
+    if (changedAt.size > MAX_ENTRIES) {
+      const cutoff = Date.now() - MARK_LIFETIME_MS;
+      for (const [id, mark] of changedAt) if (mark.at < cutoff) changedAt.delete(id);
+      // Still too many marks: forget everything instead of keeping them all.
+      if (changedAt.size > MAX_ENTRIES) {
+        clear();
+        return;
+      }
+    }
+    users.delete(userId);
+    for (const [sessionId, entry] of sessions) if (entry.userId === userId) sessions.delete(sessionId);
+  }
+
+  function clear(): void {
+    sequence += 1;
+    clearedAt = sequence;
+    changedAt.clear();
+    sessions.clear();
+    users.clear();
+  }
+
+  return {
+    async session(sessionId, userId, load) {
+      if (ttlMilliseconds > 0) {
+        const cached = sessions.get(sessionId);
+        if (cached) {
+          const now = Date.now();
+          if (cached.until > now && cached.sessionExpiresAt > now && cached.userId === userId) return cached.user;
+          sessions.delete(sessionId);
+        }
+      }
+      const startedAt = ++sequence;
+      const live = await load();
+      if (!live || live.user.id !== userId) return undefined;
+      if (ttlMilliseconds > 0 && storable(userId, startedAt)) {
+        put(sessions, sessionId, { userId, user: live.user, until: Date.now() + ttlMilliseconds, sessionExpiresAt: live.expiresAt });
+      }
+      return live.user;
+    },
+
+    async user(userId, load) {
+      if (ttlMilliseconds > 0) {
+        const cached = users.get(userId);
+        if (cached) {
+          if (cached.until > Date.now()) return cached.user;
+          users.delete(userId);
+        }
+      }
+      const startedAt = ++sequence;
+      const user = await load();
+      if (user && ttlMilliseconds > 0 && storable(userId, startedAt)) {
+        put(users, userId, { userId, user, until: Date.now() + ttlMilliseconds });
+      }
+      return user;
+    },
+
+    changed(userId) {
+      forget(userId);
+      announce(userId);
+    },
+    forget,
+    clear,
+    get size() {
+      return sessions.size + users.size;
+    },
+  };
+}
