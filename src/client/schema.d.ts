@@ -501,7 +501,15 @@ export interface components {
       email: string;
       /** @example 019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10 */
       id: string;
+      /**
+       * Format: date-time
+       * @example 2026-11-28T04:10:00.123Z
+       */
       last_login_at: string | null;
+      /**
+       * Format: date-time
+       * @example 2026-11-28T04:10:00.123Z
+       */
       last_seen_at: string | null;
       roles: ('admin' | 'user')[];
       status: 'active' | 'disabled';

@@ -2,7 +2,15 @@
 import { Type } from 'typebox';
 
 const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-28T04:10:00.123Z'] });
-const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+// Nullable fields of responses are `type: [T, 'null']` (OpenAPI 3.1), not anyOf: fast-json-stringify
+// picks an anyOf branch by validating the value against each one (a date-time regex per timestamp),
+// which made a 20-user page take 3.5 times as long to serialize.
+const NullableTimestamp = Type.Unsafe<string | null>({
+  type: ['string', 'null'],
+  format: 'date-time',
+  examples: ['2026-11-28T04:10:00.123Z'],
+});
+const NullableString = Type.Unsafe<string | null>({ type: ['string', 'null'] });
 export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
 export const StatusSchema = Type.Union([Type.Literal('active'), Type.Literal('disabled')]);
 const Roles = Type.Array(RoleSchema, { minItems: 1, maxItems: 2, uniqueItems: true });
@@ -26,7 +34,7 @@ export const UserSchema = Type.Object(
     id: Type.String({ examples: ['019acb3e-8d2a-7c41-9a35-2f6f2b1e4d10'] }),
     username: Type.String({ examples: ['alice'] }),
     email: Type.String({ examples: ['alice@example.com'] }),
-    display_name: Type.Union([Type.String(), Type.Null()]),
+    display_name: NullableString,
     roles: Type.Array(RoleSchema),
     status: StatusSchema,
     created_at: Timestamp,
@@ -95,7 +103,7 @@ export const USER_PAGE_EXAMPLE = { items: [USER_EXAMPLE], next_cursor: 'eyJrIjoi
 
 export const UserPage = Type.Object({
   items: Type.Array(Type.Ref('User')),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
+  next_cursor: NullableString,
 });
 
 export const LoginHistoryQuery = Type.Object(
@@ -121,5 +129,5 @@ export const LoginHistoryPage = Type.Object({
       user_agent: Type.Union([Type.String(), Type.Null()]),
     }),
   ),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
+  next_cursor: NullableString,
 });
