@@ -100,16 +100,39 @@ export async function seedGatehouse(base: string): Promise<{ accessToken: string
   return { accessToken: session.access_token };
 }
 
-/** Why the origin column cannot run here, or null when it can. */
-export function originUnavailable(): string | null {
-  if (!existsSync(join(ORIGIN_DIR, 'run.sh'))) return `${ORIGIN_DIR}/run.sh is missing`;
-  if (!existsSync('/usr/bin/gunicorn')) return 'gunicorn is not installed (apt-get install gunicorn)';
+const ORIGIN_PACKAGES = ['python3-flask', 'python3-flask-httpauth', 'python3-flask-sqlalchemy', 'gunicorn'];
+
+function originMissing(): string | null {
+  if (!existsSync('/usr/bin/gunicorn')) return 'gunicorn is not installed';
   try {
     execFileSync('/usr/bin/python3', ['-c', 'import flask, flask_httpauth, flask_sqlalchemy'], { stdio: 'ignore', timeout: 20_000 });
   } catch {
     return 'python3-flask, python3-flask-httpauth or python3-flask-sqlalchemy is not installed';
   }
   return null;
+}
+
+/**
+ * Why the origin column cannot run here, or null when it can. Missing Debian packages are installed
+ * with apt-get when the runner is root (progress on stderr); otherwise the reason says what to install.
+ */
+export function originUnavailable(progress: (line: string) => void): string | null {
+  if (!existsSync(join(ORIGIN_DIR, 'run.sh'))) return `${ORIGIN_DIR}/run.sh is missing`;
+  const missing = originMissing();
+  if (!missing) return null;
+  const install = `apt-get install -y ${ORIGIN_PACKAGES.join(' ')}`;
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return `${missing} (as root: ${install})`;
+  progress(`origin: ${missing}; running ${install}`);
+  try {
+    execFileSync('/usr/bin/apt-get', ['install', '-y', '-q', ...ORIGIN_PACKAGES], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeout: 600_000,
+    });
+  } catch (error) {
+    return `${missing}, and ${install} failed: ${String(error).split('\n')[0]}`;
+  }
+  return originMissing();
 }
 
 export const ORIGIN_ADMIN = basic('admin', 'adminpass');
