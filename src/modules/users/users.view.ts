@@ -27,7 +27,20 @@ function iso(value: string | Date | null): string | null {
   return typeof value === 'string' && CANONICAL_ISO.test(value) ? value : toIso(value);
 }
 
+// Rows are not changed once read, and the authentication cache hands the same row to many requests:
+// each row's view is made once.
+const views = new WeakMap<UserRow, UserView>();
+
 export function toUserView(row: UserRow): UserView {
+  let view = views.get(row);
+  if (view === undefined) {
+    view = makeUserView(row);
+    views.set(row, view);
+  }
+  return view;
+}
+
+function makeUserView(row: UserRow): UserView {
   return {
     id: row.id,
     username: row.username,
