@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // The gatehouse command. It runs the TypeScript sources directly through tsx, so a checkout needs
 // no build step: `npm install && npm start` serves.
+// Memory: `npm start`, the image (deploy/Dockerfile) and the benchmark start node with
+// MALLOC_ARENA_MAX=1 and --max-semi-space-size=8, which node and glibc read before any code runs,
+// so they cannot be set here. Without them an idle server keeps about 60 MB more: every libuv thread
+// that ever ran an argon2id hash keeps its own malloc arena holding that hash's 19 MiB, and V8's
+// young generation grows to 32 MB. Start gatehouse the same way when you start it yourself.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -25,6 +25,9 @@ import {
   SETTING_NAMES,
 } from './helpers/deploy.js';
 
+// Not gatehouse settings: the memory settings node and glibc read at start (bin/gatehouse.js).
+const RUNTIME_NAMES = new Set(['MALLOC_ARENA_MAX', 'NODE_OPTIONS']);
+
 /** .dockerignore's rules: the last pattern that matches a path or one of its parents decides. */
 function dockerignore(): (path: string) => boolean {
   const rules = read('.dockerignore')
@@ -92,10 +95,17 @@ describe('Dockerfile', () => {
     const env = Object.fromEntries(
       finalStageOnly('ENV').flatMap((instruction) => args(instruction).map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
     );
+    // Besides gatehouse's settings, only the memory settings that node and glibc read at start.
     assert.deepEqual(
-      Object.keys(env).filter((name) => !SETTING_NAMES.has(name)),
+      Object.keys(env).filter((name) => !SETTING_NAMES.has(name) && !RUNTIME_NAMES.has(name)),
       [],
       'ENV names gatehouse does not read',
+    );
+    const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
+    assert.equal(
+      start,
+      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} node ${env.NODE_OPTIONS} bin/gatehouse.js serve`,
+      'npm start as the image',
     );
     assert.equal(env.HOST, '0.0.0.0');
     assert.deepEqual(args(finalStageOnly('EXPOSE')[0] as Instruction), [env.PORT]);

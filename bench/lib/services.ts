@@ -41,8 +41,10 @@ export async function startGatehouse(
   return startServer({
     name: 'gatehouse',
     command: process.execPath,
-    args: [...nodeArgs, 'bin/gatehouse.js', 'serve'],
+    // As `npm start` and the image run it (bin/gatehouse.js says why).
+    args: ['--max-semi-space-size=8', ...nodeArgs, 'bin/gatehouse.js', 'serve'],
     env: {
+      MALLOC_ARENA_MAX: '1',
       DATABASE_URL: databaseUrl,
       HOST: '127.0.0.1',
       PORT: String(port),
