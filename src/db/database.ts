@@ -47,9 +47,6 @@ function describe(databaseUrl: string): string {
   return `postgres://${url.hostname}:${url.port || 5432}${url.pathname}`;
 }
 
-// Bounded everywhere, so that a database that is down or stuck costs a request a 503 within about
-// the connect timeout rather than a hang: waiting for a connection (new or pooled), a statement on
-// the server, and the client's own wait for an answer (a server that stops answering mid-query).
 // timestamptz comes back as the RFC 3339 string the API prints, not as a Date: pg parsed each one
 // with a regular expression into a Date that the view then printed again, which was a sixth of the
 // CPU time of a 20-user page (postgres-date, toISOString and the garbage). In UTC sessions the text
@@ -72,6 +69,9 @@ const PG_TYPES = {
       : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
+// Bounded everywhere, so that a database that is down or stuck costs a request a 503 within about
+// the connect timeout rather than a hang: waiting for a connection (new or pooled), a statement on
+// the server, and the client's own wait for an answer (a server that stops answering mid-query).
 function createPool(databaseUrl: string, config: DatabaseConfig, onError: (error: Error) => void): pg.Pool {
   const statementTimeout = config.databaseStatementTimeoutMs ?? 10_000;
   const pool = new pg.Pool({
