@@ -11,6 +11,7 @@ import { AppError, type FieldError } from '../../http/errors.js';
 import { uuidv7 } from '../../lib/ids.js';
 import { addSeconds, nowIso, toIso } from '../../lib/time.js';
 import type { EventRecorder } from '../events/events.js';
+import { createHashPool } from '../sessions/hash-pool.js';
 import { isSupportedPasswordHash } from '../sessions/legacy-hashes.js';
 import type { PasswordHasher } from '../sessions/passwords.js';
 import { assertPasswordPolicy } from '../users/password-policy.js';
@@ -110,22 +111,12 @@ export function createImportsService(deps: ImportsServiceDeps) {
     };
   }
 
-  /** prepare(), waiting and trying again while the hashing pool sheds load (sign-ins come first). */
   // However many chunks this process works on at once, its import rows take at most hashLanes places
-  // in the hashing pool, so that sign-ins keep the rest of its queue.
-  let hashing = 0;
-  const waitingForHash: (() => void)[] = [];
-  async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-    while (hashing >= deps.hashLanes) await new Promise<void>((resolve) => waitingForHash.push(resolve));
-    hashing += 1;
-    try {
-      return await work();
-    } finally {
-      hashing -= 1;
-      waitingForHash.shift()?.();
-    }
-  }
+  // in the hashing pool, so that sign-ins keep the rest of its queue: the rows wait here, without
+  // bound, for one of hashLanes slots.
+  const importHashSlots = createHashPool(deps.hashLanes, Number.POSITIVE_INFINITY);
 
+  /** prepare(), waiting and trying again while the hashing pool sheds load (sign-ins come first). */
   async function prepareWhenHashingAllows(rowNumber: number, row: ImportRow): Promise<Prepared> {
     for (;;) {
       try {
@@ -215,13 +206,13 @@ export function createImportsService(deps: ImportsServiceDeps) {
       // Hashing happens before the transaction, so that no transaction waits on argon2id.
       const rows = JSON.parse(peek.rows) as { rowNumber: number; row: ImportRow }[];
       const prepared: Prepared[] = new Array(rows.length);
-      // A few rows at a time (and a few in all, across chunks: withHashSlot): enough to keep the
+      // A few rows at a time (and a few in all, across chunks: importHashSlots): enough to keep the
       // hashing pool busy, not enough to fill its queue.
       let next = 0;
       const lane = async () => {
         for (let index = next++; index < rows.length; index = next++) {
           const entry = rows[index] as { rowNumber: number; row: ImportRow };
-          prepared[index] = await withHashSlot(() => prepareWhenHashingAllows(entry.rowNumber, entry.row));
+          prepared[index] = await importHashSlots.run(() => prepareWhenHashingAllows(entry.rowNumber, entry.row));
         }
       };
       await Promise.all(Array.from({ length: Math.min(deps.hashLanes, rows.length) }, lane));
