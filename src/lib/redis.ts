@@ -15,15 +15,19 @@ export function createRedis(url: string, onError: (error: Error) => void): Redis
     retryStrategy: () => 1_000,
     lazyConnect: false,
   });
+  reportErrorsOncePerMinute(redis, onError);
+  return redis;
+}
+
+// Reconnection attempts fail once a second while Redis is away: report at most once a minute.
+function reportErrorsOncePerMinute(connection: Redis, onError: (error: Error) => void): void {
   let lastReported = 0;
-  redis.on('error', (error: Error) => {
-    // Reconnection attempts fail once a second while Redis is away: report at most once a minute.
+  connection.on('error', (error: Error) => {
     if (Date.now() - lastReported > 60_000) {
       lastReported = Date.now();
       onError(error);
     }
   });
-  return redis;
 }
 
 /**
@@ -37,13 +41,7 @@ export function subscribeToChannel(
   handlers: { onMessage: (message: string) => void; onSubscribed: () => void; onError: (error: Error) => void },
 ): { close(): Promise<void> } {
   const subscriber = new Redis(url, { connectTimeout: 1_000, retryStrategy: () => 1_000, maxRetriesPerRequest: null });
-  let lastReported = 0;
-  subscriber.on('error', (error: Error) => {
-    if (Date.now() - lastReported > 60_000) {
-      lastReported = Date.now();
-      handlers.onError(error);
-    }
-  });
+  reportErrorsOncePerMinute(subscriber, handlers.onError);
   subscriber.on('message', (from: string, message: string) => {
     if (from === channel) handlers.onMessage(message);
   });
