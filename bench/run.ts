@@ -169,7 +169,7 @@ try {
     await stopServer(gatehouse.child);
 
     if (scenarios.includes('S2') && !smoke) {
-      const why = originUnavailable(progress);
+      const why = await originUnavailable(progress);
       if (why) notes.push(`Origin column skipped: ${why}.`);
       else {
         const origin = await startOrigin();

@@ -3,7 +3,6 @@
 // and stopAllChildren() (called from run.ts's finally) ends them all.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 export interface ServerProcess {
   name: string;
@@ -15,19 +14,6 @@ export interface ServerProcess {
 
 const running = new Set<ChildProcess>();
 const OUTPUT_KEPT_CHARS = 20_000;
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function spareLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The parent's environment without any service setting, plus the given ones. */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

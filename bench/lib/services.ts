@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerProcess, spareLoopbackPort, startServer } from './processes.js';
+import { aptInstall, freePort } from '../../scripts/cluster/system.js';
+import { type ServerProcess, startServer } from './processes.js';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 export const ADMIN = { username: 'admin', password: 'bench-admin-password-1' };
@@ -18,7 +19,7 @@ export function basic(username: string, password: string): string {
 }
 
 export async function startCeiling(): Promise<ServerProcess> {
-  const port = await spareLoopbackPort();
+  const port = await freePort();
   return startServer({
     name: 'ceiling',
     command: process.execPath,
@@ -37,7 +38,7 @@ export async function startGatehouse(
   extraEnv: Record<string, string> = {},
   nodeArgs: string[] = [],
 ): Promise<ServerProcess> {
-  const port = await spareLoopbackPort();
+  const port = await freePort();
   return startServer({
     name: 'gatehouse',
     command: process.execPath,
@@ -116,23 +117,17 @@ function originMissing(): string | null {
 
 /**
  * Why the origin column cannot run here, or null when it can. Missing Debian packages are installed
- * with apt-get when the runner is root (progress on stderr); otherwise the reason says what to install.
+ * with apt-get when the runner is root, as the cluster harness installs its tools (progress on
+ * `progress`); otherwise the reason says what to install.
  */
-export function originUnavailable(progress: (line: string) => void): string | null {
+export async function originUnavailable(progress: (line: string) => void): Promise<string | null> {
   if (!existsSync(join(ORIGIN_DIR, 'run.sh'))) return `${ORIGIN_DIR}/run.sh is missing`;
   const missing = originMissing();
   if (!missing) return null;
-  const install = `apt-get install -y ${ORIGIN_PACKAGES.join(' ')}`;
-  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return `${missing} (as root: ${install})`;
-  progress(`origin: ${missing}; running ${install}`);
   try {
-    execFileSync('/usr/bin/apt-get', ['install', '-y', '-q', ...ORIGIN_PACKAGES], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      timeout: 600_000,
-    });
+    await aptInstall(ORIGIN_PACKAGES, progress);
   } catch (error) {
-    return `${missing}, and ${install} failed: ${String(error).split('\n')[0]}`;
+    return `${missing}: ${error instanceof Error ? error.message : String(error)}`;
   }
   return originMissing();
 }
@@ -144,7 +139,7 @@ export async function startOrigin(): Promise<{ server: ServerProcess; cleanup():
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-origin-'));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
-    const port = await spareLoopbackPort();
+    const port = await freePort();
     const server = await startServer({
       name: 'origin',
       command: join(ORIGIN_DIR, 'run.sh'),

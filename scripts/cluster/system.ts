@@ -142,25 +142,30 @@ export function findTools(): { tools: Tools | null; missing: string[] } {
 }
 
 /**
- * Finds PostgreSQL and nginx; as root, installs the missing ones with apt-get (and says so on
- * `log`); otherwise fails with a message that says what to install.
+ * As root, installs Debian packages with apt-get (and says so on `log`); otherwise fails with a
+ * message that says what to install.
  */
-export async function ensureTools(log: (line: string) => void): Promise<Tools> {
-  const found = findTools();
-  if (found.tools) return found.tools;
+export async function aptInstall(packages: string[], log: (line: string) => void): Promise<void> {
   if (!isRoot()) {
     throw new Error(
-      `missing Debian packages: ${found.missing.join(', ')}. Only root can install them: run this as root, or run \`apt-get install ${found.missing.join(' ')}\` as root first.`,
+      `missing Debian packages: ${packages.join(', ')}. Only root can install them: run this as root, or run \`apt-get install ${packages.join(' ')}\` as root first.`,
     );
   }
-  log(`installing missing Debian packages with apt-get: ${found.missing.join(', ')}`);
+  log(`installing missing Debian packages with apt-get: ${packages.join(', ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = ['install', '-y', '--no-install-recommends', ...found.missing];
+  const install = ['install', '-y', '--no-install-recommends', ...packages];
   if ((await run('apt-get', install, { env })).code !== 0) {
     // The package lists may be missing or stale (a fresh container): refresh them once.
     await runChecked('apt-get', ['update'], { env });
     await runChecked('apt-get', install, { env });
   }
+}
+
+/** Finds PostgreSQL and nginx, installing the missing ones as aptInstall() does. */
+export async function ensureTools(log: (line: string) => void): Promise<Tools> {
+  const found = findTools();
+  if (found.tools) return found.tools;
+  await aptInstall(found.missing, log);
   const again = findTools();
   if (!again.tools) throw new Error(`apt-get ran but these are still missing: ${again.missing.join(', ')}`);
   log('installed.');
