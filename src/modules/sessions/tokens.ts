@@ -65,8 +65,8 @@ export function createTokenIssuer(
   let loadedAt = 0;
   let loading: Promise<void> | null = null;
   // Token text -> its claims and `exp`, for tokens whose signature and claims jose has checked
-  // against the keys loaded now. Only the verification is remembered, never the session: every
-  // request still checks the session and user in the database. Expiry is checked on each hit, as
+  // against the keys loaded now. Only the verification is remembered here, never the session: that
+  // is the authentication cache's (caller-cache.ts), with its own bound. Expiry is checked on each hit, as
   // jose does (expired once `exp` <= now in whole seconds), and the table is emptied whenever the
   // keys are (re)loaded, so a retired key stops being honoured exactly when it would without it.
   const verified = new Map<string, AccessTokenClaims & { exp: number }>();

@@ -113,8 +113,8 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
         response: { 200: jsonResponse('The caller', UserRef, USER_EXAMPLE), ...errorResponses('unauthorized') },
       },
     },
-    // The authentication just read the caller's row from the primary: answer with it, rather than
-    // reading it a second time (a Bearer request's only other query).
+    // The authentication has the caller's row (from the primary, at most GATEHOUSE_AUTH_CACHE_MS
+    // old and forgotten on any change: caller-cache.ts): answer with it rather than reading it again.
     async (request) => toUserView(callerOf(request).user),
   );
 

@@ -15,9 +15,9 @@ export interface UserView {
   last_seen_at: string | null;
 }
 
-// Already RFC 3339 UTC with milliseconds, as nowIso() writes it (SQLite keeps the text). Days up
-// to 28 only, so that every match is a real date that Date would give back unchanged; anything
-// else (PostgreSQL's Date objects, other text) goes through toIso. Parsing and re-printing four
+// Already RFC 3339 UTC with milliseconds, as nowIso() writes it (SQLite keeps the text, and
+// PostgreSQL's timestamptz arrives in this form: database.ts). Days up to 28 only, so that every
+// match is a real date that Date would give back unchanged; anything else goes through toIso. Parsing and re-printing four
 // dates per user was about 7% of a 20-user page's busy CPU time (SQLite profile, bench/RESULTS.md).
 const CANONICAL_ISO = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
 
