@@ -16,6 +16,7 @@ import { registerAuth } from './http/auth.js';
 import { publicCachePolicies, registerPublicCaching } from './http/caching.js';
 import { registerReadConsistency } from './http/consistency.js';
 import { AppError, errorHandler } from './http/errors.js';
+import { DeferredChildLogger } from './http/logger.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { registerNotFound } from './http/not-found.js';
 import { ProblemSchema } from './http/schemas.js';
@@ -70,6 +71,8 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     loggerInstance: logger as unknown as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
+    childLoggerFactory: (parent, bindings, options) =>
+      new DeferredChildLogger(parent as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
     genReqId(request) {
       const sent = request.headers['x-request-id'];
       return typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
@@ -193,7 +196,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   });
 
   registerOpsRoutes(app, services.database.db, services.metrics, services.lifecycle);
-  registerUsersRoutes(app, services.users, services.idempotency);
+  registerUsersRoutes(app, services.users, services.idempotency, services.userPages);
   registerSessionsRoutes(app, services.sessions, services.tokens);
   registerEventsRoutes(app, services.eventsRepository, config.eventSource);
   await registerImportsRoutes(app, services.imports, services.idempotency, config.importMaxBytes);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
+import { createLogger, DeferredChildLogger } from '../src/http/logger.js';
 import { ADMIN, bearer, buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 
@@ -444,3 +445,51 @@ for (const { target, skip } of await targets()) {
     });
   });
 }
+
+describe("a request's logger", () => {
+  function logged(level: string) {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ logLevel: level }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    return { logger, lines };
+  }
+
+  test('writes nothing and makes no child for a level that is off, and binds the request id when it writes', () => {
+    const { logger, lines } = logged('warn');
+    let children = 0;
+    const child = logger.child.bind(logger);
+    logger.child = ((...args: Parameters<typeof child>) => {
+      children += 1;
+      return child(...args);
+    }) as typeof logger.child;
+    const requestLog = new DeferredChildLogger(logger, { reqId: 'r-1' }, {});
+    requestLog.info({ req: { method: 'GET' } }, 'incoming request');
+    requestLog.debug('detail');
+    assert.equal(children, 0);
+    assert.equal(lines.length, 0);
+    requestLog.warn({ detail: 1 }, 'something odd');
+    requestLog.error('and worse');
+    assert.equal(children, 1, 'one child, made on the first line written');
+    assert.deepEqual(
+      lines.map((line) => [line.reqId, line.msg, line.level]),
+      [
+        ['r-1', 'something odd', 40],
+        ['r-1', 'and worse', 50],
+      ],
+    );
+  });
+
+  test("a route's own log level decides, and children of it keep the request id", () => {
+    const { logger, lines } = logged('warn');
+    const requestLog = new DeferredChildLogger(logger, { reqId: 'r-2' }, { level: 'debug' });
+    assert.equal(requestLog.level, 'debug');
+    requestLog.debug('shown at the route level');
+    requestLog.child({ part: 'x' }).info('from a grandchild');
+    assert.deepEqual(
+      lines.map((line) => [line.reqId, line.msg]),
+      [
+        ['r-2', 'shown at the route level'],
+        ['r-2', 'from a grandchild'],
+      ],
+    );
+  });
+});
