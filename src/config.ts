@@ -46,6 +46,7 @@ export interface Config {
   hashShedDelayMilliseconds: number;
   basicAuthCacheSeconds: number;
   authCacheMilliseconds: number;
+  userListCacheMilliseconds: number;
   jsonMaxDepth: number;
   amqpUrl: string | null;
   amqpExchange: string;
@@ -393,6 +394,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     'authCacheMilliseconds',
     '500',
     'How long an instance reuses the session and user it read to authenticate a caller; a change made elsewhere is seen within this time (with Redis, at once). `0`: read them on every request.',
+    integer(0, 1000),
+  ),
+  userListCacheMilliseconds: s(
+    'GATEHOUSE_USER_LIST_CACHE_MS',
+    'userListCacheMilliseconds',
+    '500',
+    'How long an instance reuses an answer to `GET /v1/users` for the same query; a change through this instance is listed at once, one made elsewhere within this time (with Redis, at once). `0`: read every time.',
     integer(0, 1000),
   ),
   jsonMaxDepth: s(

@@ -26,8 +26,12 @@ import { createSessionsRepository } from './modules/sessions/sessions.repository
 import { createSessionsService, type SessionsService } from './modules/sessions/sessions.service.js';
 import { createSignInThrottle, type SignInThrottle } from './modules/sessions/throttle.js';
 import { createTokenIssuer, type TokenIssuer } from './modules/sessions/tokens.js';
+import { createUserListCache, type UserListCache } from './modules/users/list-cache.js';
 import { createUsersRepository, type UsersRepository } from './modules/users/users.repository.js';
 import { createUsersService, type UsersService } from './modules/users/users.service.js';
+
+/** The announcement that lists changed with no one user to name (an import's chunk). */
+const LISTS_CHANGED = 'lists';
 
 export interface Services {
   config: Readonly<Config>;
@@ -52,6 +56,8 @@ export interface Services {
   idempotency: Idempotency;
   loginsRepository: LoginsRepository;
   users: UsersService;
+  /** Answers to GET /v1/users reused for GATEHOUSE_USER_LIST_CACHE_MS (list-cache.ts). */
+  userPages: UserListCache;
   sessions: SessionsService;
   close(): Promise<void>;
 }
@@ -124,6 +130,14 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
     const workQueue = config.amqpUrl
       ? createWorkQueue(config.amqpUrl, config.amqpImportQueue, (error) => logger.warn({ err: error }, 'import work queue error'))
       : null;
+    // A change to a user is announced to the other instances, which forget their cached copies at
+    // once; if an announcement is lost (Redis away), the entry still expires within the TTL. The
+    // message is the user's id, or LISTS_CHANGED when only the lists changed (an import's chunk).
+    const callerChannel = `${config.redisKeyPrefix}caller-changes`;
+    const announce = (message: string) => {
+      redis?.publish(callerChannel, message).catch(() => {});
+    };
+    const userPages = createUserListCache(config.userListCacheMilliseconds);
     const imports = createImportsService({
       db: database.db,
       dialect: database.dialect,
@@ -133,20 +147,28 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       leaseSeconds: config.importLeaseSeconds,
       hashLanes: concurrency,
       enqueue: workQueue ? (jobId, seq) => workQueue.publish(jobId, seq) : null,
+      onUsersCreated: () => {
+        userPages.clear();
+        announce(LISTS_CHANGED);
+      },
     });
     const importWorker = createImportWorker({ imports, workQueue, logger, concurrency: config.importConcurrency });
-    // A change to a user is announced to the other instances, which forget their cached copies at
-    // once; if an announcement is lost (Redis away), the entry still expires within the TTL.
-    const callerChannel = `${config.redisKeyPrefix}caller-changes`;
     const callerCache = createCallerCache(config.authCacheMilliseconds, (userId) => {
-      redis?.publish(callerChannel, userId).catch(() => {});
+      userPages.clear();
+      announce(userId);
     });
     const callerSubscriber =
-      config.redisUrl && config.authCacheMilliseconds > 0
+      config.redisUrl && (config.authCacheMilliseconds > 0 || config.userListCacheMilliseconds > 0)
         ? subscribeToChannel(config.redisUrl, callerChannel, {
-            onMessage: (userId) => callerCache.forget(userId),
+            onMessage: (message) => {
+              userPages.clear();
+              if (message !== LISTS_CHANGED) callerCache.forget(message);
+            },
             // Announcements made while unsubscribed are lost: forget everything.
-            onSubscribed: () => callerCache.clear(),
+            onSubscribed: () => {
+              userPages.clear();
+              callerCache.clear();
+            },
             onError: (error) => logger.warn({ err: error }, 'redis subscriber connection error'),
           })
         : null;
@@ -175,6 +197,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       loginsRepository,
       idempotency: createIdempotency(createIdempotencyRepository(database.db)),
       users: createUsersService({ ...common, dialect: database.dialect, config }),
+      userPages,
       imports,
       importWorker,
       sessions: createSessionsService({

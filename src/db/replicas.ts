@@ -31,6 +31,14 @@ export function readsFromReplica<T>(minimumLsn: Lsn | null, fn: () => T): T {
   return readContext.run({ minimumLsn }, fn);
 }
 
+/**
+ * The WAL position the current replica read must see (null when it need see nothing in particular);
+ * null outside a replica read, where every read goes to the primary and sees every commit.
+ */
+export function currentReadMinimum(): Lsn | null {
+  return readContext.getStore()?.minimumLsn ?? null;
+}
+
 export interface ReplicaState {
   name: string;
   /** Receives reads: answered the last poll and lags at most the threshold. */

@@ -34,6 +34,8 @@ export interface ImportsServiceDeps {
   hashLanes: number;
   /** Hands a stored chunk to the work queue; false when there is none (the database queue serves). */
   enqueue: ((jobId: string, seq: number) => Promise<boolean>) | null;
+  /** Called after a chunk that created users has committed (cached lists are forgotten). */
+  onUsersCreated?: () => void;
 }
 
 type Prepared = { rowNumber: number; user: UserRow } | { rowNumber: number; reason: string };
@@ -216,7 +218,8 @@ export function createImportsService(deps: ImportsServiceDeps) {
         }
       };
       await Promise.all(Array.from({ length: Math.min(deps.hashLanes, rows.length) }, lane));
-      return db.transaction().execute(async (trx) => {
+      let created = 0;
+      const done = await db.transaction().execute(async (trx) => {
         if (!(await imports.lockChunk(trx, jobId, seq, postgres))) return false;
         const failures: { rowNumber: number; reason: string }[] = [];
         const candidates: UserRow[] = [];
@@ -243,12 +246,14 @@ export function createImportsService(deps: ImportsServiceDeps) {
             .filter((user) => createdIds.has(user.id))
             .map((user) => ({ type: 'user.created', subject: user.id, data: { user: toUserView(user), import_id: jobId } })),
         );
-        const created = createdIds.size;
+        created = createdIds.size;
         const skipped = candidates.length - created;
         await imports.recordFailures(trx, jobId, failures);
         await imports.finishChunk(trx, jobId, seq, { created, skipped, failures }, nowIso());
         return true;
       });
+      if (created > 0) deps.onUsersCreated?.();
+      return done;
     },
 
     async claimNext() {

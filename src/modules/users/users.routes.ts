@@ -1,10 +1,11 @@
 // HTTP for /v1/users: schemas and short handlers that call the users service.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf } from '../../http/auth.js';
 import { AppError } from '../../http/errors.js';
 import { errorResponses, IdParams, jsonResponse, locationHeader } from '../../http/schemas.js';
 import { fingerprintOf, type Idempotency, IdempotencyHeaders, idempotencyOf, replay } from '../idempotency/idempotency.js';
+import type { UserListCache } from './list-cache.js';
 import type { UserSort } from './users.repository.js';
 import {
   ChangePasswordBody,
@@ -24,7 +25,12 @@ import { toUserView } from './users.view.js';
 
 const UserRef = Type.Ref('User');
 
-export function registerUsersRoutes(app: FastifyInstance, users: UsersService, idempotency: Idempotency): void {
+/** Sends JSON that is already serialized (Fastify sends a string with a JSON content type as it is). */
+function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(body);
+}
+
+export function registerUsersRoutes(app: FastifyInstance, users: UsersService, idempotency: Idempotency, pages: UserListCache): void {
   const typed = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   app.addSchema(UserSchema);
 
@@ -98,7 +104,16 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
         },
       },
     },
-    async (request) => users.list({ ...request.query, sort: request.query.sort as UserSort }),
+    // The same query within GATEHOUSE_USER_LIST_CACHE_MS gets the same serialized page
+    // (list-cache.ts says when it is not used); an invalid query throws and stores nothing.
+    async (request, reply) => {
+      const body = await pages.page(request.url, async () =>
+        String(
+          reply.serializeInput(await users.list({ ...request.query, sort: request.query.sort as UserSort }), '200', 'application/json'),
+        ),
+      );
+      return sendJsonText(reply, body);
+    },
   );
 
   typed.get(

@@ -117,7 +117,8 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   /**
    * A change to a user or its sessions, in one transaction; afterwards (committed or not) the
-   * per-request authentication cache forgets the user here and on every other instance.
+   * per-request authentication cache forgets the user, and cached user lists are forgotten, here and
+   * on every other instance.
    */
   async function changing<T>(userId: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
@@ -175,7 +176,8 @@ export function createUsersService(deps: UsersServiceDeps) {
         last_seen_at: null,
       };
       try {
-        await db.transaction().execute(async (trx) => {
+        // Through changing() too: nothing caches a new user, but cached lists must show it.
+        await changing(row.id, async (trx) => {
           await users.insert(row, trx);
           await events.record(trx, 'user.created', row.id, { user: toUserView(row) });
           await options.beforeCommit?.(trx, toUserView(row));

@@ -1,0 +1,68 @@
+// Remembers, for a fraction of a second, the serialized answer to an admin's `GET /v1/users` page.
+// A dashboard or a sync job that polls the list sends the same query many times a second, and each
+// used to read and serialize the same rows again: on SQLite the read alone costs about five bare
+// requests (bench S2, bench/RESULTS.md).
+//
+// How stale a page can be is bounded the same three ways as the authentication cache
+// (caller-cache.ts), and one more:
+// - every page lives at most `ttlMilliseconds` (GATEHOUSE_USER_LIST_CACHE_MS, at most 1 s), so any
+//   change, even one made straight in the database, is listed within that time;
+// - any change to any user made through this instance (the same points that call
+//   CallerCache.changed, and an import's chunk) empties the cache once it has committed, and is
+//   announced over Redis, so the other instances empty theirs when the message arrives;
+// - a read that started before such a change is not stored when it finishes;
+// - a request that must see particular writes (with read replicas: it sends Gatehouse-Consistency,
+//   or its caller wrote recently) is not answered from the cache, and does not fill it.
+import { currentReadMinimum } from '../../db/replicas.js';
+
+/** Distinct queries kept; a page is at most 100 users (a few tens of kB). */
+const MAX_PAGES = 200;
+
+interface Page {
+  body: string;
+  /** Date.now() after which the page is not used. */
+  until: number;
+}
+
+export interface UserListCache {
+  /** The page for `key` (the request's URL), from the cache or from `load`. */
+  page(key: string, load: () => Promise<string>): Promise<string>;
+  /** Forgets every page: a user changed, here or on another instance. */
+  clear(): void;
+  readonly size: number;
+}
+
+export function createUserListCache(ttlMilliseconds: number): UserListCache {
+  const pages = new Map<string, Page>();
+  // Bumped by every clear(); a read stores its page only if no clear came while it ran.
+  let generation = 0;
+
+  return {
+    async page(key, load) {
+      if (ttlMilliseconds <= 0 || currentReadMinimum() !== null) return load();
+      const cached = pages.get(key);
+      if (cached) {
+        if (cached.until > Date.now()) return cached.body;
+        pages.delete(key);
+      }
+      const startedIn = generation;
+      const body = await load();
+      if (startedIn === generation) {
+        if (pages.size >= MAX_PAGES) {
+          // Maps iterate in insertion order: the first key is the oldest page.
+          const oldest = pages.keys().next();
+          if (!oldest.done) pages.delete(oldest.value);
+        }
+        pages.set(key, { body, until: Date.now() + ttlMilliseconds });
+      }
+      return body;
+    },
+    clear() {
+      generation += 1;
+      pages.clear();
+    },
+    get size() {
+      return pages.size;
+    },
+  };
+}
