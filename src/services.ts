@@ -142,6 +142,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       db: database.db,
       dialect: database.dialect,
       imports: createImportsRepository(database.db),
+      users: usersRepository,
       hasher,
       events,
       leaseSeconds: config.importLeaseSeconds,

@@ -126,6 +126,45 @@ for (const { target, skip } of await targets()) {
       }
     });
 
+    test("a chunk's users and their events go in in row order, with every character of their fields kept", async () => {
+      const names = Array.from({ length: 30 }, () => uniqueName('order'));
+      const awkward = ['a "quoted", {braced} \\ back\\slash', 'NULL', 'née Ōtsuka 😀', "semi;colon 'single'"];
+      const rows = names.map((username, n) => ({
+        username,
+        email: `${username}@example.com`,
+        password_hash: HASH,
+        ...(n < awkward.length ? { display_name: awkward[n] } : {}),
+        ...(n % 2 === 0 ? { last_login_at: '2026-11-01T10:00:00.123Z' } : {}),
+      }));
+      const job = await importRows(t, ndjson(rows));
+      assert.equal(job.created, names.length);
+      const events = await importEvents(t, job.id);
+      assert.deepEqual(
+        events.map((event) => event.data.user?.username),
+        names,
+        'events in row order',
+      );
+      for (const [n, username] of names.entries()) {
+        const stored = await t.services.usersRepository.findByUsername(username);
+        assert.ok(stored);
+        assert.equal(stored.display_name, awkward[n] ?? null);
+        assert.equal(toIso(stored.last_login_at), n % 2 === 0 ? '2026-11-01T10:00:00.123Z' : null);
+        assert.equal(stored.password_hash, HASH);
+      }
+      const created = await t.services.database.db
+        .selectFrom('users')
+        .select(['username', 'created_at'])
+        .where('username', 'in', names)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      assert.deepEqual(
+        created.map((row) => row.username),
+        names,
+        'ids and creation times follow the rows',
+      );
+    });
+
     test('imports CSV with quoted fields, a quoted comma, "" escapes, roles admin;user and CRLF line ends', async () => {
       const carol = uniqueName('carol');
       const dave = uniqueName('dave');

@@ -3,6 +3,7 @@
 // driver returns as a string: Number() brings it back (exact up to 2^53).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { deleteInBatches } from '../../db/batches.js';
+import { type BulkColumn, isPostgres, jsonRowsInsert } from '../../db/bulk-insert.js';
 import type { Database } from '../../db/schema.js';
 import type { Executor } from '../users/users.repository.js';
 
@@ -16,13 +17,29 @@ export interface StoredEvent {
   published_at: string | Date | null;
 }
 
+type NewEvent = { id: string; type: string; subject: string; time: string; data: string };
+
+const EVENT_COLUMNS: readonly BulkColumn<NewEvent>[] = [
+  { name: 'id', type: 'text' },
+  { name: 'type', type: 'text' },
+  { name: 'subject', type: 'text' },
+  { name: 'time', type: 'timestamptz' },
+  { name: 'data', type: 'text' },
+];
+
 export function createEventsRepository(db: Kysely<Database>) {
+  const postgres = isPostgres(db);
   const toStored = <T extends { seq: number | string }>(row: T) => ({ ...row, seq: Number(row.seq) });
 
   return {
     /** Appends events in one statement; their sequence numbers follow the order given. */
-    async append(trx: Executor, ...events: { id: string; type: string; subject: string; time: string; data: string }[]): Promise<void> {
+    /** Appends events in the order given (their seq follows it). */
+    async append(trx: Executor, ...events: NewEvent[]): Promise<void> {
       if (events.length === 0) return;
+      if (postgres && events.length > 1) {
+        await jsonRowsInsert('outbox_events', EVENT_COLUMNS, events).execute(trx);
+        return;
+      }
       await trx
         .insertInto('outbox_events')
         .values(events.map((event) => ({ ...event, published_at: null })))

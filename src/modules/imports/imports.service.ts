@@ -15,9 +15,9 @@ import { createHashPool } from '../sessions/hash-pool.js';
 import { isSupportedPasswordHash } from '../sessions/legacy-hashes.js';
 import type { PasswordHasher } from '../sessions/passwords.js';
 import { assertPasswordPolicy } from '../users/password-policy.js';
-import { type Executor, encodeRoles, ROLES, type Role, type UserRow } from '../users/users.repository.js';
+import { type Executor, encodeRoles, ROLES, type Role, type UserRow, type UsersRepository } from '../users/users.repository.js';
 import { validateDisplayName, validateEmail, validateUsername } from '../users/users.service.js';
-import { toUserView } from '../users/users.view.js';
+import { makeUserView } from '../users/users.view.js';
 import type { ImportsRepository } from './imports.repository.js';
 import { type ImportRow, type ParsedRow, parseCsv, parseNdjson } from './parse.js';
 
@@ -27,6 +27,7 @@ export interface ImportsServiceDeps {
   db: Kysely<Database>;
   dialect: Dialect;
   imports: ImportsRepository;
+  users: UsersRepository;
   hasher: PasswordHasher;
   events: EventRecorder;
   leaseSeconds: number;
@@ -230,21 +231,12 @@ export function createImportsService(deps: ImportsServiceDeps) {
         // One statement for the whole chunk (one round trip instead of one per row: bench S7). Rows
         // go in in order, so of two rows with the same username or email the first is created and
         // the second skipped, as it is one by one; RETURNING names exactly the rows created.
-        const inserted =
-          candidates.length === 0
-            ? []
-            : await trx
-                .insertInto('users')
-                .values(candidates)
-                .onConflict((oc) => oc.doNothing())
-                .returning('id')
-                .execute();
-        const createdIds = new Set(inserted.map((row) => row.id));
+        const createdIds = new Set(await deps.users.insertNew(candidates, trx));
         await events.recordMany(
           trx,
           candidates
             .filter((user) => createdIds.has(user.id))
-            .map((user) => ({ type: 'user.created', subject: user.id, data: { user: toUserView(user), import_id: jobId } })),
+            .map((user) => ({ type: 'user.created', subject: user.id, data: { user: makeUserView(user), import_id: jobId } })),
         );
         created = createdIds.size;
         const skipped = candidates.length - created;

@@ -1,5 +1,6 @@
 // Kysely queries on `users`, nothing else: plain rows in and out, an optional transaction.
-import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+import { type BulkColumn, isPostgres, jsonRowsInsert } from '../../db/bulk-insert.js';
 import type { Database, UsersTable } from '../../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -41,10 +42,42 @@ export interface UserListQuery {
   neverLoggedIn?: boolean;
 }
 
+const USER_COLUMNS: readonly BulkColumn<UserRow>[] = [
+  { name: 'id', type: 'text' },
+  { name: 'username', type: 'text' },
+  { name: 'email', type: 'text' },
+  { name: 'display_name', type: 'text' },
+  { name: 'roles', type: 'text' },
+  { name: 'status', type: 'text' },
+  { name: 'password_hash', type: 'text' },
+  { name: 'created_at', type: 'timestamptz' },
+  { name: 'updated_at', type: 'timestamptz' },
+  { name: 'last_login_at', type: 'timestamptz' },
+  { name: 'last_seen_at', type: 'timestamptz' },
+];
+
 export function createUsersRepository(db: Kysely<Database>) {
+  const postgres = isPostgres(db);
   return {
     async insert(row: UserRow, trx: Executor = db): Promise<void> {
       await trx.insertInto('users').values(row).execute();
+    },
+
+    /**
+     * Inserts rows in the order given, skipping each whose id, username or email is taken (by an
+     * earlier row too: of two rows with the same username the first is created); the ids created.
+     */
+    async insertNew(rows: readonly UserRow[], trx: Executor = db): Promise<string[]> {
+      if (rows.length === 0) return [];
+      const created = postgres
+        ? (await sql<{ id: string }>`${jsonRowsInsert('users', USER_COLUMNS, rows)} on conflict do nothing returning id`.execute(trx)).rows
+        : await trx
+            .insertInto('users')
+            .values([...rows])
+            .onConflict((oc) => oc.doNothing())
+            .returning('id')
+            .execute();
+      return created.map((row) => row.id);
     },
 
     async findById(id: string, trx: Executor = db): Promise<UserRow | undefined> {

@@ -40,7 +40,8 @@ export function toUserView(row: UserRow): UserView {
   return view;
 }
 
-function makeUserView(row: UserRow): UserView {
+/** A new view every call: for a row seen once (an import's), where remembering it would only cost. */
+export function makeUserView(row: UserRow): UserView {
   return {
     id: row.id,
     username: row.username,
