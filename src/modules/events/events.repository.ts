@@ -32,8 +32,10 @@ export function createEventsRepository(db: Kysely<Database>) {
   const toStored = <T extends { seq: number | string }>(row: T) => ({ ...row, seq: Number(row.seq) });
 
   return {
-    /** Appends events in one statement; their sequence numbers follow the order given. */
-    /** Appends events in the order given (their seq follows it). */
+    /**
+     * Appends events in one statement; their sequence numbers follow the order given. Several at
+     * once on PostgreSQL go as one JSON parameter (bulk-insert.ts).
+     */
     async append(trx: Executor, ...events: NewEvent[]): Promise<void> {
       if (events.length === 0) return;
       if (postgres && events.length > 1) {
