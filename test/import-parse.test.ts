@@ -4,9 +4,9 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { type ParsedRow, parseCsv, parseNdjson } from '../src/modules/imports/parse.js';
 
-async function all(rows: AsyncGenerator<ParsedRow>): Promise<ParsedRow[]> {
+async function all(batches: AsyncGenerator<ParsedRow[]>): Promise<ParsedRow[]> {
   const result: ParsedRow[] = [];
-  for await (const row of rows) result.push(row);
+  for await (const batch of batches) result.push(...batch);
   return result;
 }
 

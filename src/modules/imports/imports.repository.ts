@@ -33,18 +33,22 @@ export function createImportsRepository(db: Kysely<Database>) {
         .execute();
     },
 
-    async insertChunk(chunk: { jobId: string; seq: number; firstRow: number; rows: string }): Promise<void> {
-      await db
-        .insertInto('import_chunks')
-        .values({
-          job_id: chunk.jobId,
-          seq: chunk.seq,
-          first_row: chunk.firstRow,
-          rows: chunk.rows,
-          status: 'pending',
-          claimed_until: null,
-        })
-        .execute();
+    /** Stores one chunk of an upload that is still being read, with the rows read so far: one commit. */
+    async storeChunk(chunk: { jobId: string; seq: number; firstRow: number; rows: string }, rowsRead: number, now: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('import_chunks')
+          .values({
+            job_id: chunk.jobId,
+            seq: chunk.seq,
+            first_row: chunk.firstRow,
+            rows: chunk.rows,
+            status: 'pending',
+            claimed_until: null,
+          })
+          .execute();
+        await trx.updateTable('import_jobs').set({ rows_read: rowsRead, updated_at: now }).where('id', '=', chunk.jobId).execute();
+      });
     },
 
     /**

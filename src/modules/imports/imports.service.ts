@@ -141,7 +141,7 @@ export function createImportsService(deps: ImportsServiceDeps) {
     ): Promise<string> {
       const jobId = uuidv7();
       await imports.insertJob({ id: jobId, format, created_by: createdBy, now: nowIso() });
-      const parsed: AsyncGenerator<ParsedRow> = format === 'csv' ? parseCsv(body) : parseNdjson(body);
+      const parsed: AsyncGenerator<ParsedRow[]> = format === 'csv' ? parseCsv(body) : parseNdjson(body);
       let seq = 0;
       let rowsRead = 0;
       let batch: { rowNumber: number; row: ImportRow }[] = [];
@@ -157,17 +157,18 @@ export function createImportsService(deps: ImportsServiceDeps) {
         if (batch.length === 0) return;
         seq += 1;
         const firstRow = batch[0]?.rowNumber ?? 0;
-        await imports.insertChunk({ jobId, seq, firstRow, rows: JSON.stringify(batch) });
+        await imports.storeChunk({ jobId, seq, firstRow, rows: JSON.stringify(batch) }, rowsRead, nowIso());
         batch = [];
-        await imports.updateReading(jobId, rowsRead, null, 0, nowIso());
       };
 
       try {
-        for await (const entry of parsed) {
-          rowsRead = entry.rowNumber;
-          if ('error' in entry) failures.push({ rowNumber: entry.rowNumber, reason: `the row ${entry.error}` });
-          else batch.push(entry);
-          if (batch.length >= CHUNK_ROWS || failures.length >= CHUNK_ROWS) await flush();
+        for await (const entries of parsed) {
+          for (const entry of entries) {
+            rowsRead = entry.rowNumber;
+            if ('error' in entry) failures.push({ rowNumber: entry.rowNumber, reason: `the row ${entry.error}` });
+            else batch.push(entry);
+            if (batch.length >= CHUNK_ROWS || failures.length >= CHUNK_ROWS) await flush();
+          }
         }
         await flush();
         // Only a complete upload is queued. With a work queue its chunks are reserved for it for a
