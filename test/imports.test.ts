@@ -10,7 +10,7 @@ import { toIso } from '../src/lib/time.js';
 import { buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { bcryptHash, scryptHash, werkzeugHash } from './helpers/hashes.js';
-import { importEvents, ndjson, signIn, storedHash } from './helpers/imports.js';
+import { importEvents, ndjson, signIn, storedHash, upload } from './helpers/imports.js';
 
 interface ImportStatus {
   id: string;
@@ -28,10 +28,6 @@ interface ImportStatus {
 const PASSWORD = 'imported-password-1';
 const HASH = werkzeugHash(PASSWORD);
 const IMPORT_MAX_BYTES = 128 * 1024;
-
-function upload(t: TestApp, body: string | Readable, contentType = 'application/x-ndjson', authorization = t.adminBasic) {
-  return t.app.inject({ method: 'POST', url: '/v1/imports', headers: { authorization, 'content-type': contentType }, payload: body });
-}
 
 async function jobStatus(t: TestApp, id: string): Promise<ImportStatus> {
   const response = await t.app.inject({ url: `/v1/imports/${id}`, headers: { authorization: t.adminBasic } });

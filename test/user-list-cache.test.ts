@@ -8,7 +8,7 @@ import { readsFromReplica } from '../src/db/replicas.js';
 import { createUserListCache } from '../src/modules/users/list-cache.js';
 import { ADMIN, bearer, buildTestApp, type TestApp } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
-import { ndjson } from './helpers/imports.js';
+import { ndjson, upload } from './helpers/imports.js';
 import { cleanup, redisSkip, redisUrl, uniquePrefix } from './helpers/redis.js';
 import { sleep } from './helpers/sessions.js';
 
@@ -143,12 +143,10 @@ for (const { target, skip } of await targets()) {
         await app.signIn(user.username, user.password);
         assert.ok((await listed(app, query))[0]?.last_login_at, 'the sign-in time is listed');
 
-        const imported = await app.app.inject({
-          method: 'POST',
-          url: '/v1/imports',
-          headers: { authorization: app.adminBasic, 'content-type': 'application/x-ndjson' },
-          payload: ndjson([{ username: `${prefix}b`, email: `${prefix}b@example.com`, password: 'imported-password-1' }]),
-        });
+        const imported = await upload(
+          app,
+          ndjson([{ username: `${prefix}b`, email: `${prefix}b@example.com`, password: 'imported-password-1' }]),
+        );
         assert.equal(imported.statusCode, 202, imported.body);
         await app.services.importWorker.drain();
         assert.deepEqual(
@@ -243,12 +241,10 @@ for (const { target, skip } of await targets()) {
         await one.createUser({ username: `${prefix}a` });
         assert.ok(await listedBy(other, `${prefix}a`), 'listed by the other instance before its page could expire');
 
-        const imported = await one.app.inject({
-          method: 'POST',
-          url: '/v1/imports',
-          headers: { authorization: one.adminBasic, 'content-type': 'application/x-ndjson' },
-          payload: ndjson([{ username: `${prefix}b`, email: `${prefix}b@example.com`, password: 'imported-password-1' }]),
-        });
+        const imported = await upload(
+          one,
+          ndjson([{ username: `${prefix}b`, email: `${prefix}b@example.com`, password: 'imported-password-1' }]),
+        );
         assert.equal(imported.statusCode, 202, imported.body);
         await one.services.importWorker.drain();
         assert.ok(await listedBy(other, `${prefix}b`), 'an import is announced too');

@@ -1,6 +1,7 @@
-// Shared by the import suites: NDJSON bodies, the user.created events of one import, sign-in, the
-// stored hash of a user, and deleting a RabbitMQ work queue a test declared.
+// Shared by the import suites: NDJSON bodies, uploading one, the user.created events of one import,
+// sign-in, the stored hash of a user, and deleting a RabbitMQ work queue a test declared.
 import assert from 'node:assert/strict';
+import type { Readable } from 'node:stream';
 import amqp from 'amqplib';
 import { amqpUrl } from './amqp.js';
 import type { TestApp } from './app.js';
@@ -14,6 +15,11 @@ export interface FeedEvent {
 
 export function ndjson(rows: unknown[]): string {
   return `${rows.map((row) => (typeof row === 'string' ? row : JSON.stringify(row))).join('\n')}\n`;
+}
+
+/** POST /v1/imports with this body, as the admin unless told otherwise. */
+export function upload(t: TestApp, body: string | Readable, contentType = 'application/x-ndjson', authorization = t.adminBasic) {
+  return t.app.inject({ method: 'POST', url: '/v1/imports', headers: { authorization, 'content-type': contentType }, payload: body });
 }
 
 /** The user.created events of one import, read from the admin feed. */
