@@ -1,6 +1,13 @@
-// Schemas shared by every module: the problem+json body and the error responses a route declares.
+// Schemas shared by every module: the problem+json body and the error responses a route declares;
+// and sending a body that is already serialized JSON.
+import type { FastifyReply } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { ERROR_CATALOGUE, type ErrorCode, type FieldError, type Problem, problemType, WWW_AUTHENTICATE } from './errors.js';
+
+/** Sends JSON that is already serialized (Fastify sends a string with a JSON content type as it is). */
+export function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(body);
+}
 
 export const ProblemSchema = Type.Object(
   {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../http/errors.js';
+import { sendJsonText } from '../../http/schemas.js';
 import { nowIso } from '../../lib/time.js';
 import type { Executor } from '../users/users.repository.js';
 import type { IdempotencyRepository, IdempotencyRow } from './idempotency.repository.js';
@@ -102,5 +103,5 @@ export function replay(reply: FastifyReply, row: IdempotencyRow, body?: unknown)
   reply.code(row.status_code).header('idempotent-replayed', 'true');
   if (row.location) reply.header('location', row.location);
   if (body !== undefined) return reply.send(body);
-  return reply.type('application/json; charset=utf-8').send(row.body ?? '');
+  return sendJsonText(reply, row.body ?? '');
 }

@@ -1,9 +1,9 @@
 // HTTP for /v1/users: schemas and short handlers that call the users service.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callerOf } from '../../http/auth.js';
 import { AppError } from '../../http/errors.js';
-import { errorResponses, IdParams, jsonResponse, locationHeader } from '../../http/schemas.js';
+import { errorResponses, IdParams, jsonResponse, locationHeader, sendJsonText } from '../../http/schemas.js';
 import { fingerprintOf, type Idempotency, IdempotencyHeaders, idempotencyOf, replay } from '../idempotency/idempotency.js';
 import type { UserListCache } from './list-cache.js';
 import type { UserSort } from './users.repository.js';
@@ -24,11 +24,6 @@ import type { UsersService } from './users.service.js';
 import { toUserView } from './users.view.js';
 
 const UserRef = Type.Ref('User');
-
-/** Sends JSON that is already serialized (Fastify sends a string with a JSON content type as it is). */
-function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(body);
-}
 
 export function registerUsersRoutes(app: FastifyInstance, users: UsersService, idempotency: Idempotency, pages: UserListCache): void {
   const typed = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
