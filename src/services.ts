@@ -108,7 +108,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
     });
     const tokens = createTokenIssuer(database.db, config);
     await tokens.init();
-    const eventsRepository = createEventsRepository(database.db);
+    const eventsRepository = createEventsRepository(database.db, database.dialect);
     const relay = config.amqpUrl
       ? createRelay({
           db: database.db,
@@ -124,7 +124,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       : null;
     metrics.watchOutbox(() => eventsRepository.pendingStats());
     const events = createEventRecorder(eventsRepository, () => relay?.wake());
-    const usersRepository = createUsersRepository(database.db);
+    const usersRepository = createUsersRepository(database.db, database.dialect);
     const sessionsRepository = createSessionsRepository(database.db);
     const loginsRepository = createLoginsRepository(database.db);
     const workQueue = config.amqpUrl

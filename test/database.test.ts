@@ -15,7 +15,7 @@ import { createTestDatabase, targets } from './helpers/databases.js';
 /** The query plan of the users list query, as one string. */
 async function planOf(t: TestApp, query: UserListQuery): Promise<string> {
   const { db, dialect } = t.services.database;
-  const compiled = createUsersRepository(db).listQuery(query).compile();
+  const compiled = createUsersRepository(db, dialect).listQuery(query).compile();
   if (dialect === 'sqlite') {
     const explained = await db.executeQuery({ ...compiled, sql: `explain query plan ${compiled.sql}` });
     return explained.rows.map((row) => Object.values(row as Record<string, unknown>).join(' ')).join('\n');

@@ -6,16 +6,12 @@
 // statements by a third, but pg's escaping of each array element was then 7% of the import's CPU;
 // JSON.stringify does that escaping natively. SQLite keeps the VALUES list: it has no planner cost
 // to save there.
-import { type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 
 /** A column to insert and its PostgreSQL type (`text`, `timestamptz`, …). */
 export interface BulkColumn<Row> {
   name: keyof Row & string;
   type: 'text' | 'timestamptz';
-}
-
-export function isPostgres<DB>(db: Kysely<DB>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 /**

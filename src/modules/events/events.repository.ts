@@ -3,8 +3,8 @@
 // driver returns as a string: Number() brings it back (exact up to 2^53).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { deleteInBatches } from '../../db/batches.js';
-import { type BulkColumn, isPostgres, jsonRowsInsert } from '../../db/bulk-insert.js';
-import type { Database } from '../../db/schema.js';
+import { type BulkColumn, jsonRowsInsert } from '../../db/bulk-insert.js';
+import type { Database, Dialect } from '../../db/schema.js';
 import type { Executor } from '../users/users.repository.js';
 
 export interface StoredEvent {
@@ -27,8 +27,8 @@ const EVENT_COLUMNS: readonly BulkColumn<NewEvent>[] = [
   { name: 'data', type: 'text' },
 ];
 
-export function createEventsRepository(db: Kysely<Database>) {
-  const postgres = isPostgres(db);
+export function createEventsRepository(db: Kysely<Database>, dialect: Dialect) {
+  const postgres = dialect === 'postgres';
   const toStored = <T extends { seq: number | string }>(row: T) => ({ ...row, seq: Number(row.seq) });
 
   return {

@@ -1,7 +1,7 @@
 // Kysely queries on `users`, nothing else: plain rows in and out, an optional transaction.
 import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
-import { type BulkColumn, isPostgres, jsonRowsInsert } from '../../db/bulk-insert.js';
-import type { Database, UsersTable } from '../../db/schema.js';
+import { type BulkColumn, jsonRowsInsert } from '../../db/bulk-insert.js';
+import type { Database, Dialect, UsersTable } from '../../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -56,8 +56,8 @@ const USER_COLUMNS: readonly BulkColumn<UserRow>[] = [
   { name: 'last_seen_at', type: 'timestamptz' },
 ];
 
-export function createUsersRepository(db: Kysely<Database>) {
-  const postgres = isPostgres(db);
+export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
+  const postgres = dialect === 'postgres';
   return {
     async insert(row: UserRow, trx: Executor = db): Promise<void> {
       await trx.insertInto('users').values(row).execute();
