@@ -109,6 +109,7 @@ for (const { target, skip } of await targets()) {
         const pair = await t.signIn(user.username, user.password);
         const header = decodeProtectedHeader(pair.access_token);
         assert.equal(header.alg, 'EdDSA');
+        assert.equal(header.typ, 'at+jwt');
         assert.equal(typeof header.kid, 'string');
         assert.ok(header.kid);
         const claims = decodeJwt(pair.access_token);
@@ -117,6 +118,8 @@ for (const { target, skip } of await targets()) {
         assert.equal(claims.iss, 'gatehouse');
         assert.equal(claims.aud, 'gatehouse');
         assert.equal(typeof claims.iat, 'number');
+        assert.ok(Math.abs((claims.iat ?? 0) - Date.now() / 1000) < 5, 'issued now, in whole seconds');
+        assert.ok(Number.isInteger(claims.iat));
         assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 900);
       });
 
