@@ -378,8 +378,8 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
   hashShedDelayMilliseconds: s(
     'GATEHOUSE_HASH_SHED_DELAY_MS',
     'hashShedDelayMilliseconds',
-    '100',
-    'How long a request refused for want of a hash slot waits before its 503, so that clients retrying at once cannot turn the refusals into the load.',
+    '300',
+    'How long a request refused for want of a hash slot waits before its 503 (as long as an admitted one may wait in line), so that clients retrying at once cannot turn the refusals into the load.',
     integer(0, 5_000),
   ),
   basicAuthCacheSeconds: s(

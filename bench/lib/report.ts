@@ -13,6 +13,14 @@ export interface Row extends Measured {
   alongside?: LoadFigures;
 }
 
+/** The raw rate S3 is read against: the mean of the runs just before and just after its load. */
+export interface Argon2Rate {
+  verifiesPerSecond: number;
+  lanes: number;
+  before: number;
+  after: number;
+}
+
 export interface ReportInput {
   target: string;
   durationSeconds: number;
@@ -20,7 +28,7 @@ export interface ReportInput {
   smoke: boolean;
   ceiling: Measured | null;
   rows: Row[];
-  argon2Rate: { verifiesPerSecond: number; lanes: number } | null;
+  argon2Rate: Argon2Rate | null;
   originS2: Measured | null;
   notes: string[];
   /** S5 and S7 (PostgreSQL only), on their own database of `users` users. */
@@ -102,7 +110,7 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
     const s3 = input.rows.find((row) => row.scenario === 'S3');
     const share = s3 ? ` S3 signs in ${fixed((s3.successesPerSecond / input.argon2Rate.verifiesPerSecond) * 100, 0)}% of that.` : '';
     lines.push(
-      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in-process): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s.${share}`,
+      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in-process): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s, the mean of ${fixed(input.argon2Rate.before, 1)}/s just before S3 and ${fixed(input.argon2Rate.after, 1)}/s just after.${share}`,
     );
   }
   for (const row of input.rows) {
