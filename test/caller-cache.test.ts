@@ -33,6 +33,25 @@ describe('the caller cache', () => {
     assert.equal(load.calls, 2);
   });
 
+  test('cachedSession() and cachedUser() answer at once only what a read stored, while it is valid', async () => {
+    const cache = createCallerCache(50);
+    assert.equal(cache.cachedSession('s1', 'u1'), undefined, 'nothing read yet');
+    assert.equal(cache.cachedUser('u1'), undefined);
+    await cache.session('s1', 'u1', async () => ({ user: row('u1'), expiresAt: Date.now() + 60_000 }));
+    await cache.user('u1', async () => row('u1'));
+    assert.equal(cache.cachedSession('s1', 'u1')?.id, 'u1');
+    assert.equal(cache.cachedSession('s1', 'u2'), undefined, "another user's token for the same session");
+    assert.equal(cache.cachedUser('u1')?.id, 'u1');
+    cache.forget('u1');
+    assert.equal(cache.cachedSession('s1', 'u1'), undefined, 'forgotten');
+    assert.equal(cache.cachedUser('u1'), undefined);
+    await cache.session('s1', 'u1', async () => ({ user: row('u1'), expiresAt: Date.now() + 60_000 }));
+    await cache.user('u1', async () => row('u1'));
+    await sleep(60);
+    assert.equal(cache.cachedSession('s1', 'u1'), undefined, 'past the TTL');
+    assert.equal(cache.cachedUser('u1'), undefined);
+  });
+
   test('a session that expires is not served from the cache', async () => {
     const cache = createCallerCache(1_000);
     let expiresAt = Date.now() + 30;

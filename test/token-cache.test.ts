@@ -17,9 +17,12 @@ for (const { target, skip } of await targets()) {
       try {
         const user = await app.createUser();
         const { access_token } = await app.signIn(user.username, user.password);
+        assert.equal(app.services.tokens.verifiedClaims(access_token), undefined, 'not verified here yet');
         assert.equal((await me(app, bearer(access_token))).statusCode, 200);
+        assert.equal(app.services.tokens.verifiedClaims(access_token)?.userId, user.id, 'remembered once verified');
         assert.equal((await me(app, bearer(access_token))).statusCode, 200, 'a second use is accepted too');
         await sleep(3_100);
+        assert.equal(app.services.tokens.verifiedClaims(access_token), null, 'known, and expired');
         assertUnauthorized(await me(app, bearer(access_token)));
       } finally {
         await app.close();

@@ -27,6 +27,10 @@ export interface LiveSession {
 }
 
 export interface CallerCache {
+  /** The live session's user if the cache holds it now, without waiting; undefined otherwise. */
+  cachedSession(sessionId: string, userId: string): UserRow | undefined;
+  /** The user row if the cache holds it now, without waiting; undefined otherwise. */
+  cachedUser(userId: string): UserRow | undefined;
   /** The live session's user, from the cache or from `load` (which reads the database). */
   session(sessionId: string, userId: string, load: () => Promise<LiveSession | undefined>): Promise<UserRow | undefined>;
   /** The user row, from the cache or from `load`. */
@@ -92,16 +96,32 @@ export function createCallerCache(ttlMilliseconds: number, announce: (userId: st
     users.clear();
   }
 
+  function cachedSession(sessionId: string, userId: string): UserRow | undefined {
+    if (ttlMilliseconds <= 0) return undefined;
+    const cached = sessions.get(sessionId);
+    if (!cached) return undefined;
+    const now = Date.now();
+    if (cached.until > now && cached.sessionExpiresAt > now && cached.userId === userId) return cached.user;
+    sessions.delete(sessionId);
+    return undefined;
+  }
+
+  function cachedUser(userId: string): UserRow | undefined {
+    if (ttlMilliseconds <= 0) return undefined;
+    const cached = users.get(userId);
+    if (!cached) return undefined;
+    if (cached.until > Date.now()) return cached.user;
+    users.delete(userId);
+    return undefined;
+  }
+
   return {
+    cachedSession,
+    cachedUser,
+
     async session(sessionId, userId, load) {
-      if (ttlMilliseconds > 0) {
-        const cached = sessions.get(sessionId);
-        if (cached) {
-          const now = Date.now();
-          if (cached.until > now && cached.sessionExpiresAt > now && cached.userId === userId) return cached.user;
-          sessions.delete(sessionId);
-        }
-      }
+      const cached = cachedSession(sessionId, userId);
+      if (cached) return cached;
       const startedAt = ++sequence;
       const live = await load();
       if (!live || live.user.id !== userId) return undefined;
@@ -112,13 +132,8 @@ export function createCallerCache(ttlMilliseconds: number, announce: (userId: st
     },
 
     async user(userId, load) {
-      if (ttlMilliseconds > 0) {
-        const cached = users.get(userId);
-        if (cached) {
-          if (cached.until > Date.now()) return cached.user;
-          users.delete(userId);
-        }
-      }
+      const cached = cachedUser(userId);
+      if (cached) return cached;
       const startedAt = ++sequence;
       const user = await load();
       if (user && ttlMilliseconds > 0 && storable(userId, startedAt)) {

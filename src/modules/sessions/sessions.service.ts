@@ -162,7 +162,35 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     users.touchLastSeen(user.id, new Date(now).toISOString(), config.lastSeenIntervalSeconds).catch(deps.onBackgroundError);
   }
 
+  /**
+   * authenticateBasic's answer when the credential and its user are both in memory, without
+   * waiting (most requests of a busy caller: the per-request hook then needs no promise);
+   * undefined when authenticateBasic must be asked.
+   */
+  function basicFromCache(username: string, password: string): Caller | undefined {
+    const cached = basicCache.lookup(username, password);
+    if (!cached) return undefined;
+    const user = callerCache.cachedUser(cached.userId);
+    if (user?.status !== 'active' || user.password_hash !== cached.passwordHash) return undefined;
+    touchLastSeen(user);
+    return { user, method: 'basic', sessionId: null };
+  }
+
+  /** authenticateBearer's answer from memory, without waiting; undefined when it must be asked. */
+  function bearerFromCache(accessToken: string): Caller | null | undefined {
+    const claims = tokens.verifiedClaims(accessToken);
+    if (claims === null) return null;
+    if (claims === undefined) return undefined;
+    const user = callerCache.cachedSession(claims.sessionId, claims.userId);
+    if (!user) return undefined;
+    touchLastSeen(user);
+    return { user, method: 'bearer', sessionId: claims.sessionId };
+  }
+
   return {
+    basicFromCache,
+    bearerFromCache,
+
     /** POST /v1/sessions: a new session with an access and a refresh token. */
     async signIn(username: string, password: string, method: LoginMethod, context: ClientContext): Promise<TokenPair> {
       const user = await verifyCredentials(username, password, method, context);
@@ -246,6 +274,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
      * the user is still active and its stored hash is still the one it was verified against.
      */
     async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
+      const known = basicFromCache(username, password);
+      if (known) return known;
       const cached = basicCache.lookup(username, password);
       if (cached) {
         const user = await callerCache.user(cached.userId, () => users.findById(cached.userId));

@@ -38,6 +38,11 @@ export interface TokenIssuer {
   signAccessToken(claims: AccessTokenClaims): Promise<string>;
   /** The claims of a valid, unexpired token from this issuer; null for anything else. */
   verifyAccessToken(token: string): Promise<AccessTokenClaims | null>;
+  /**
+   * What verifyAccessToken would answer for a token verified before, without waiting: its claims,
+   * or null once it has expired; undefined for a token this instance has not verified.
+   */
+  verifiedClaims(token: string): AccessTokenClaims | null | undefined;
   jwks(): Promise<{ keys: (JWK & { kid: string; kty: string })[] }>;
   /** Adds a new signing key (it signs after the activation delay) and retires all but the new and the previous one. */
   rotate(): Promise<string>;
@@ -93,6 +98,14 @@ export function createTokenIssuer(
     verified.clear();
   }
 
+  function verifiedClaims(token: string): AccessTokenClaims | null | undefined {
+    const known = verified.get(token);
+    if (!known) return undefined;
+    if (known.exp > Math.floor(Date.now() / 1000)) return { userId: known.userId, sessionId: known.sessionId };
+    verified.delete(token);
+    return null;
+  }
+
   function reload(): Promise<void> {
     loading ??= load().finally(() => {
       loading = null;
@@ -141,13 +154,11 @@ export function createTokenIssuer(
       return `${signingInput}.${sign(null, Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
     },
 
+    verifiedClaims,
+
     async verifyAccessToken(token) {
-      const known = verified.get(token);
-      if (known) {
-        if (known.exp > Math.floor(Date.now() / 1000)) return { userId: known.userId, sessionId: known.sessionId };
-        verified.delete(token);
-        return null;
-      }
+      const known = verifiedClaims(token);
+      if (known !== undefined) return known;
       const generation = keysGeneration;
       try {
         const { payload } = await jwtVerify(
