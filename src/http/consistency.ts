@@ -74,7 +74,15 @@ export function registerReadConsistency(app: FastifyInstance, options: Consisten
 
   app.addHook('onRoute', (route) => {
     if (route.config?.reads !== 'replica') return;
-    const handler = route.handler as RouteHandlerMethod;
+    const original = route.handler as RouteHandlerMethod;
+    // A handler that sent its reply itself and returned nothing (a sync handler answering from a
+    // cache) is waited for through the reply: Fastify asks an async handler that calls reply.send
+    // to return the reply, since resolving with nothing before the reply has gone out (an async
+    // onSend hook still running) would make it send a second, empty one.
+    const handler = async function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+      const result = await original.call(this, request, reply);
+      return result === undefined ? reply : result;
+    };
     route.handler = async function replicaRead(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
       const sent = request.headers[CONSISTENCY_HEADER];
       let minimum = parseLsn(typeof sent === 'string' ? sent : null);

@@ -25,6 +25,8 @@ interface Page {
 }
 
 export interface UserListCache {
+  /** The page for `key` if it may be answered from the cache now, without waiting; else undefined. */
+  cached(key: string): string | undefined;
   /** The page for `key` (the request's URL), from the cache or from `load`. */
   page(key: string, load: () => Promise<string>): Promise<string>;
   /** Forgets every page: a user changed, here or on another instance. */
@@ -37,14 +39,21 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   // Bumped by every clear(); a read stores its page only if no clear came while it ran.
   let generation = 0;
 
+  function cached(key: string): string | undefined {
+    if (ttlMilliseconds <= 0 || currentReadMinimum() !== null) return undefined;
+    const page = pages.get(key);
+    if (!page) return undefined;
+    if (page.until > Date.now()) return page.body;
+    pages.delete(key);
+    return undefined;
+  }
+
   return {
+    cached,
     async page(key, load) {
+      const hit = cached(key);
+      if (hit !== undefined) return hit;
       if (ttlMilliseconds <= 0 || currentReadMinimum() !== null) return load();
-      const cached = pages.get(key);
-      if (cached) {
-        if (cached.until > Date.now()) return cached.body;
-        pages.delete(key);
-      }
       const startedIn = generation;
       const body = await load();
       if (startedIn === generation) {

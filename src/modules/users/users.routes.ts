@@ -25,6 +25,9 @@ import { toUserView } from './users.view.js';
 
 const UserRef = Type.Ref('User');
 
+/** GET /v1/users/me's body for a user view (views are made once per row: users.view.ts). */
+const serializedViews = new WeakMap<object, string>();
+
 export function registerUsersRoutes(app: FastifyInstance, users: UsersService, idempotency: Idempotency, pages: UserListCache): void {
   const typed = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   app.addSchema(UserSchema);
@@ -100,14 +103,24 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
       },
     },
     // The same query within GATEHOUSE_USER_LIST_CACHE_MS gets the same serialized page
-    // (list-cache.ts says when it is not used); an invalid query throws and stores nothing.
-    async (request, reply) => {
-      const body = await pages.page(request.url, async () =>
-        String(
-          reply.serializeInput(await users.list({ ...request.query, sort: request.query.sort as UserSort }), '200', 'application/json'),
-        ),
-      );
-      return sendJsonText(reply, body);
+    // (list-cache.ts says when it is not used); an invalid query throws and stores nothing. A page
+    // in the cache is sent at once, without the promise (and the wait on the reply) of an async
+    // handler.
+    (request, reply) => {
+      const hit = pages.cached(request.url);
+      if (hit !== undefined) {
+        sendJsonText(reply, hit);
+        return;
+      }
+      const fromStore = async () => {
+        const body = await pages.page(request.url, async () =>
+          String(
+            reply.serializeInput(await users.list({ ...request.query, sort: request.query.sort as UserSort }), '200', 'application/json'),
+          ),
+        );
+        return sendJsonText(reply, body);
+      };
+      return fromStore();
     },
   );
 
@@ -124,8 +137,17 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
       },
     },
     // The authentication has the caller's row (from the primary, at most GATEHOUSE_AUTH_CACHE_MS
-    // old and forgotten on any change: caller-cache.ts): answer with it rather than reading it again.
-    async (request) => toUserView(callerOf(request).user),
+    // old and forgotten on any change: caller-cache.ts): answer with it rather than reading it again,
+    // at once (a sync handler: no promise), and serialized once per row.
+    (request, reply) => {
+      const view = toUserView(callerOf(request).user);
+      let body = serializedViews.get(view);
+      if (body === undefined) {
+        body = String(reply.serializeInput({ ...view }, '200', 'application/json'));
+        serializedViews.set(view, body);
+      }
+      sendJsonText(reply, body);
+    },
   );
 
   typed.put(
