@@ -162,29 +162,34 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     users.touchLastSeen(user.id, new Date(now).toISOString(), config.lastSeenIntervalSeconds).catch(deps.onBackgroundError);
   }
 
+  /** The caller of an ordinary request; its last_seen_at moves (at most every interval). */
+  function seen(user: UserRow, method: 'basic' | 'bearer', sessionId: string | null): Caller {
+    touchLastSeen(user);
+    return { user, method, sessionId };
+  }
+
+  /** A remembered Basic credential's caller, while its user is active and has the hash it was verified against. */
+  function rememberedBasic(user: UserRow | undefined, remembered: { passwordHash: string }): Caller | undefined {
+    if (user?.status !== 'active' || user.password_hash !== remembered.passwordHash) return undefined;
+    return seen(user, 'basic', null);
+  }
+
   /**
    * authenticateBasic's answer when the credential and its user are both in memory, without
    * waiting (most requests of a busy caller: the per-request hook then needs no promise);
    * undefined when authenticateBasic must be asked.
    */
   function basicFromCache(username: string, password: string): Caller | undefined {
-    const cached = basicCache.lookup(username, password);
-    if (!cached) return undefined;
-    const user = callerCache.cachedUser(cached.userId);
-    if (user?.status !== 'active' || user.password_hash !== cached.passwordHash) return undefined;
-    touchLastSeen(user);
-    return { user, method: 'basic', sessionId: null };
+    const remembered = basicCache.lookup(username, password);
+    return remembered ? rememberedBasic(callerCache.cachedUser(remembered.userId), remembered) : undefined;
   }
 
   /** authenticateBearer's answer from memory, without waiting; undefined when it must be asked. */
   function bearerFromCache(accessToken: string): Caller | null | undefined {
     const claims = tokens.verifiedClaims(accessToken);
-    if (claims === null) return null;
-    if (claims === undefined) return undefined;
+    if (!claims) return claims;
     const user = callerCache.cachedSession(claims.sessionId, claims.userId);
-    if (!user) return undefined;
-    touchLastSeen(user);
-    return { user, method: 'bearer', sessionId: claims.sessionId };
+    return user && seen(user, 'bearer', claims.sessionId);
   }
 
   return {
@@ -274,22 +279,16 @@ export function createSessionsService(deps: SessionsServiceDeps) {
      * the user is still active and its stored hash is still the one it was verified against.
      */
     async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
-      const known = basicFromCache(username, password);
-      if (known) return known;
-      const cached = basicCache.lookup(username, password);
-      if (cached) {
-        const user = await callerCache.user(cached.userId, () => users.findById(cached.userId));
-        if (user?.status === 'active' && user.password_hash === cached.passwordHash) {
-          touchLastSeen(user);
-          return { user, method: 'basic', sessionId: null };
-        }
+      const remembered = basicCache.lookup(username, password);
+      if (remembered) {
+        const caller = rememberedBasic(await callerCache.user(remembered.userId, () => users.findById(remembered.userId)), remembered);
+        if (caller) return caller;
         basicCache.forget(username, password);
       }
       const user = await verifyCredentials(username, password, 'basic', context);
       if (!user) return null;
       basicCache.remember(username, password, user.id, user.password_hash);
-      touchLastSeen(user);
-      return { user, method: 'basic', sessionId: null };
+      return seen(user, 'basic', null);
     },
 
     /**
@@ -300,9 +299,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       const claims = await tokens.verifyAccessToken(accessToken);
       if (!claims) return null;
       const user = await callerCache.session(claims.sessionId, claims.userId, () => sessions.findLive(claims.sessionId, nowIso()));
-      if (!user) return null;
-      touchLastSeen(user);
-      return { user, method: 'bearer', sessionId: claims.sessionId };
+      return user ? seen(user, 'bearer', claims.sessionId) : null;
     },
   };
 }

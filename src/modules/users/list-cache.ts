@@ -39,8 +39,11 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   // Bumped by every clear(); a read stores its page only if no clear came while it ran.
   let generation = 0;
 
+  // Off, or a read that must see particular writes (read replicas).
+  const unusable = () => ttlMilliseconds <= 0 || currentReadMinimum() !== null;
+
   function cached(key: string): string | undefined {
-    if (ttlMilliseconds <= 0 || currentReadMinimum() !== null) return undefined;
+    if (unusable()) return undefined;
     const page = pages.get(key);
     if (!page) return undefined;
     if (page.until > Date.now()) return page.body;
@@ -51,9 +54,9 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   return {
     cached,
     async page(key, load) {
+      if (unusable()) return load();
       const hit = cached(key);
       if (hit !== undefined) return hit;
-      if (ttlMilliseconds <= 0 || currentReadMinimum() !== null) return load();
       const startedIn = generation;
       const body = await load();
       if (startedIn === generation) {
