@@ -26,7 +26,7 @@ import {
 } from './helpers/deploy.js';
 
 // Not gatehouse settings: the memory settings node and glibc read at start (bin/gatehouse.js).
-const RUNTIME_NAMES = new Set(['MALLOC_ARENA_MAX', 'NODE_OPTIONS']);
+const RUNTIME_NAMES = new Set(['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'NODE_OPTIONS']);
 
 /** .dockerignore's rules: the last pattern that matches a path or one of its parents decides. */
 function dockerignore(): (path: string) => boolean {
@@ -104,7 +104,7 @@ describe('Dockerfile', () => {
     const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
     assert.equal(
       start,
-      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} node ${env.NODE_OPTIONS} bin/gatehouse.js serve`,
+      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} node ${env.NODE_OPTIONS} bin/gatehouse.js serve`,
       'npm start as the image',
     );
     assert.equal(env.HOST, '0.0.0.0');

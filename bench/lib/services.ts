@@ -45,7 +45,10 @@ export async function startGatehouse(
     // As `npm start` and the image run it (bin/gatehouse.js says why).
     args: ['--max-semi-space-size=8', ...nodeArgs, 'bin/gatehouse.js', 'serve'],
     env: {
+      // npm start's memory settings (package.json, bin/gatehouse.js says why).
       MALLOC_ARENA_MAX: '1',
+      MALLOC_MMAP_THRESHOLD_: '33554432',
+      MALLOC_TRIM_THRESHOLD_: '67108864',
       DATABASE_URL: databaseUrl,
       HOST: '127.0.0.1',
       PORT: String(port),
