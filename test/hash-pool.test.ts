@@ -33,6 +33,24 @@ describe('the hashing pool', () => {
     await Promise.all([running, waiting]);
   });
 
+  test('refusal() says beforehand what run() would answer, pause included', async () => {
+    const rejected: number[] = [];
+    const pool = createHashPool(1, 1, () => rejected.push(1), 60_000, 50);
+    assert.equal(pool.refusal(), undefined, 'a free lane');
+    const running = pool.run(() => sleep(100));
+    assert.equal(pool.refusal(), undefined, 'a place in line');
+    const waiting = pool.run(() => sleep(10));
+    const started = performance.now();
+    const refusal = pool.refusal();
+    assert.ok(refusal, 'neither a lane nor a place in line');
+    await assert.rejects(refusal, { code: 'overloaded' });
+    assert.ok(performance.now() - started >= 45, 'after the shed delay');
+    assert.equal(rejected.length, 1, 'counted as a rejection');
+    assert.equal(pool.queued, 1, 'took no place');
+    await Promise.all([running, waiting]);
+    assert.equal(pool.refusal(), undefined);
+  });
+
   test('a refused hash is answered only after the shed delay, and takes no slot meanwhile', async () => {
     const pool = createHashPool(1, 0, () => {}, 60_000, 80);
     const running = pool.run(() => sleep(10));

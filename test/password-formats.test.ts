@@ -297,6 +297,7 @@ describe('verifying an imported hash', () => {
         pooled += 1;
         return inner.run(work);
       },
+      refusal: () => inner.refusal(),
       get active() {
         return inner.active;
       },

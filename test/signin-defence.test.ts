@@ -17,6 +17,7 @@ import {
 } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { passwordVerifications, readMetrics } from './helpers/metrics.js';
+import { sleep } from './helpers/sessions.js';
 
 /** The shipped limits: buildTestApp raises them so that other suites are never throttled. */
 const REAL_LIMITS = SHIPPED_SIGNIN_LIMITS;
@@ -373,6 +374,44 @@ for (const { target, skip } of await targets()) {
           const shedFrom = addresses.filter((_ip, i) => answers[i]?.statusCode === 503);
           assert.ok(shedFrom.length > 0, `some sign-ins are shed: ${answers.map((answer) => answer.statusCode)}`);
           for (const ip of shedFrom) assert.equal((await jsonSignIn(own, user.username, user.password, ip)).statusCode, 201, ip);
+        });
+      });
+
+      test('OWASP API4: a sign-in the full hashing queue refuses is answered without reading its user', async () => {
+        await withApp({ hashConcurrency: 1, hashQueueMax: 1, hashShedDelayMilliseconds: 0 }, async (own) => {
+          // A stored hash that takes a while to verify (two million PBKDF2 rounds; it matches
+          // nothing, so these two sign-ins fail) holds the one lane, and a second waits in line.
+          const holder = await own.createUser();
+          const user = await own.createUser();
+          await own.services.usersRepository.update(holder.id, { password_hash: `pbkdf2:sha256:2000000$saltsalt$${'0'.repeat(64)}` });
+          const held = [newAddress(), newAddress()].map((ip) => jsonSignIn(own, holder.username, holder.password, ip));
+          const deadline = Date.now() + 5_000;
+          for (;;) {
+            const metrics = await readMetrics(own.app);
+            if (metrics.value('gatehouse_password_hash_active') === 1 && metrics.value('gatehouse_password_hash_queue_depth') === 1) break;
+            assert.ok(Date.now() < deadline, 'the lane and the line are taken');
+            await sleep(5);
+          }
+          const repository = own.services.usersRepository;
+          const findByUsername = repository.findByUsername;
+          let lookups = 0;
+          repository.findByUsername = (...args) => {
+            lookups += 1;
+            return findByUsername(...args);
+          };
+          try {
+            const ip = newAddress();
+            for (let i = 0; i < 3; i += 1) assert.equal((await jsonSignIn(own, user.username, user.password, ip)).statusCode, 503);
+            assert.equal(lookups, 0, 'no user was read for a refused sign-in');
+            assert.deepEqual(
+              (await Promise.all(held)).map((answer) => answer.statusCode),
+              [401, 401],
+            );
+            assert.equal((await jsonSignIn(own, user.username, user.password, ip)).statusCode, 201, 'signs in once the lane is free');
+            assert.equal(lookups, 1);
+          } finally {
+            repository.findByUsername = findByUsername;
+          }
         });
       });
 

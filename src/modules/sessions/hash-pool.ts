@@ -13,6 +13,12 @@ import { AppError } from '../../http/errors.js';
 
 export interface HashPool {
   run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * The refusal run() would give a hash asked for now (the pause, then 503), or undefined when one
+   * could start or wait. Callers ask before their other work for a hash (a user lookup, a throttle
+   * charge), so that a refused request costs only its answer.
+   */
+  refusal(): Promise<never> | undefined;
   readonly active: number;
   readonly queued: number;
 }
@@ -35,6 +41,14 @@ export function createHashPool(
     else active -= 1;
   }
 
+  async function refuse(): Promise<never> {
+    onReject();
+    if (shedDelayMs > 0) await sleep(shedDelayMs);
+    throw new AppError('overloaded', 'Too many sign-ins are being checked right now; retry shortly.', {
+      headers: { 'retry-after': '1' },
+    });
+  }
+
   function mayWait(): boolean {
     if (waiting.length >= queueMax) return false;
     // Before any hash has been timed there is no estimate: only queueMax applies.
@@ -48,6 +62,9 @@ export function createHashPool(
     get queued() {
       return waiting.length;
     },
+    refusal() {
+      return active < concurrency || mayWait() ? undefined : refuse();
+    },
     async run(work) {
       if (active < concurrency) {
         active += 1;
@@ -55,11 +72,7 @@ export function createHashPool(
         // The slot is handed over by release(): `active` stays the same.
         await new Promise<void>((resolve) => waiting.push(resolve));
       } else {
-        onReject();
-        if (shedDelayMs > 0) await sleep(shedDelayMs);
-        throw new AppError('overloaded', 'Too many sign-ins are being checked right now; retry shortly.', {
-          headers: { 'retry-after': '1' },
-        });
+        return refuse();
       }
       const started = performance.now();
       try {

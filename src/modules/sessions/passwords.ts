@@ -30,6 +30,8 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<void>;
   /** A recent typical verify time in ms (moving average), for answers that must take as long. */
   typicalVerifyMilliseconds(): number;
+  /** The 503 a verify asked for now would get from the pool (HashPool.refusal), or undefined. */
+  refusal(): Promise<never> | undefined;
 }
 
 export interface HasherOptions {
@@ -99,5 +101,6 @@ export async function createPasswordHasher(profile: PasswordHashProfile, hasherO
       countVerification('dummy');
     },
     typicalVerifyMilliseconds: () => typicalVerifyMs,
+    refusal: () => pool?.refusal(),
   };
 }

@@ -84,6 +84,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
    * an unknown user) and one failure event (with no user for an unknown username). A success is
    * recorded by the caller, where it is a sign-in. A blocked attempt is a 429 that verifies
    * nothing but takes as long as a failed attempt typically does, so its timing tells nothing either.
+   * When the hashing pool would refuse the verify, the answer is that 503 before anything else: no
+   * lookup, no throttle charge (the refusal does not depend on the username either).
    */
   async function verifyCredentials(
     rawUsername: string,
@@ -91,6 +93,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     method: LoginMethod,
     context: ClientContext,
   ): Promise<UserRow | null> {
+    const refusal = hasher.refusal();
+    if (refusal) await refusal;
     let attempt: Awaited<ReturnType<SignInThrottle['begin']>>;
     try {
       attempt = await throttle.begin(rawUsername, context.ip ?? 'unknown');
@@ -131,6 +135,14 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       user.password_hash = rehashed;
     }
     return user;
+  }
+
+  /**
+   * The user as a sign-in leaves it: the row its last_login_at update returned, or, when a later
+   * sign-in had already moved it, the row as stored now.
+   */
+  async function freshUser(user: UserRow, recorded: UserRow | undefined): Promise<UserRow> {
+    return recorded ?? (await users.findById(user.id)) ?? user;
   }
 
   /** Ends a session and records session.revoked, once, in one transaction. */
@@ -203,7 +215,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       const now = nowIso();
       const sessionId = uuidv7();
       const refreshToken = randomToken(32);
-      await db.transaction().execute(async (trx) => {
+      const recorded = await db.transaction().execute(async (trx) => {
         await sessions.insert(
           {
             id: sessionId,
@@ -217,18 +229,18 @@ export function createSessionsService(deps: SessionsServiceDeps) {
           hashRefreshToken(refreshToken),
           trx,
         );
-        await users.recordLogin(user.id, now, trx);
+        const updated = await users.recordLogin(user.id, now, trx);
         await logins.insert(loginEvent(user.id, true, method, context, now), trx);
         await events.record(trx, 'session.created', user.id, {
           session_id: sessionId,
           method,
           expires_at: addSeconds(now, config.sessionTtlSeconds),
         });
+        return updated;
       });
       // last_login_at moved: cached copies of the user row are out of date.
       callerCache.changed(user.id);
-      const fresh = (await users.findById(user.id)) ?? user;
-      return issuePair(fresh, sessionId, refreshToken);
+      return issuePair(await freshUser(user, recorded), sessionId, refreshToken);
     },
 
     /** GET /api/login: a Basic sign-in that records the login but opens no session. */
@@ -236,12 +248,13 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       const user = await verifyCredentials(username, password, 'basic', context);
       if (!user) throw AppError.unauthorized();
       const now = nowIso();
-      await db.transaction().execute(async (trx) => {
-        await users.recordLogin(user.id, now, trx);
+      const recorded = await db.transaction().execute(async (trx) => {
+        const updated = await users.recordLogin(user.id, now, trx);
         await logins.insert(loginEvent(user.id, true, 'basic', context, now), trx);
+        return updated;
       });
       callerCache.changed(user.id);
-      return (await users.findById(user.id)) ?? user;
+      return freshUser(user, recorded);
     },
 
     /** POST /v1/sessions/refresh: rotates the refresh token; a reused one ends the session. */

@@ -161,13 +161,15 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
     },
 
     /** Moves last_login_at forward only, so concurrent sign-ins leave the latest time. */
-    async recordLogin(id: string, at: string, trx: Executor = db): Promise<void> {
-      await trx
+    /** Moves last_login_at forward to `at`; the row as updated, or undefined when it was already later. */
+    async recordLogin(id: string, at: string, trx: Executor = db): Promise<UserRow | undefined> {
+      return trx
         .updateTable('users')
         .set({ last_login_at: at })
         .where('id', '=', id)
         .where((eb) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]))
-        .execute();
+        .returningAll()
+        .executeTakeFirst();
     },
 
     /** Writes last_seen_at unless it was written less than minIntervalSeconds before `at`. */
