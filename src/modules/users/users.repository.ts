@@ -160,8 +160,10 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
       return Number(result.numDeletedRows) > 0;
     },
 
-    /** Moves last_login_at forward only, so concurrent sign-ins leave the latest time. */
-    /** Moves last_login_at forward to `at`; the row as updated, or undefined when it was already later. */
+    /**
+     * Moves last_login_at forward only, so concurrent sign-ins leave the latest time; returns the row
+     * as updated, or undefined when it was already later.
+     */
     async recordLogin(id: string, at: string, trx: Executor = db): Promise<UserRow | undefined> {
       return trx
         .updateTable('users')
