@@ -3,7 +3,7 @@
 // assets) are copied. bin/gatehouse.js runs dist/ so that no TypeScript loader runs beside the
 // server: tsx's loader thread alone holds about 29 MB (bench/RESULTS.md, fifth round).
 // Each file is checked against the size and mtime it had when it was compiled (dist/.sources.json),
-// so a checkout of older files is noticed too. Outputs are written to a temporary name and renamed,
+// so a checkout of older files is noticed too; other compile options compile everything again. Outputs are written to a temporary name and renamed,
 // so instances starting together from one checkout never read half a file.
 // `node bin/compile.js` compiles and exits (the image does this as it is built).
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,16 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MANIFEST = '.sources.json';
+/** How each file is compiled; a manifest written with other options compiles everything again. */
+const OPTIONS = {
+  loader: 'ts',
+  format: 'esm',
+  target: 'node20',
+  // The sources' own lines in stack traces when node runs with --enable-source-maps; the maps
+  // name the files in src/ rather than carry their text.
+  sourcemap: 'inline',
+  sourcesContent: false,
+};
 
 /** Every file under `dir`, as paths relative to it with forward slashes. */
 function filesUnder(dir) {
@@ -48,7 +58,8 @@ export async function compile(root = ROOT) {
   const dist = join(root, 'dist');
   let previous = {};
   try {
-    previous = JSON.parse(readFileSync(join(dist, MANIFEST), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(dist, MANIFEST), 'utf8'));
+    if (JSON.stringify(manifest.options) === JSON.stringify(OPTIONS)) previous = manifest.files;
   } catch {
     // First compile, or an unreadable manifest: everything is compiled again.
   }
@@ -82,14 +93,7 @@ export async function compile(root = ROOT) {
         continue;
       }
       esbuild ??= await import('esbuild');
-      const { code } = await esbuild.transform(readFileSync(path, 'utf8'), {
-        loader: 'ts',
-        format: 'esm',
-        target: 'node20',
-        sourcefile: path,
-        // The sources' own lines in stack traces when node runs with --enable-source-maps.
-        sourcemap: 'inline',
-      });
+      const { code } = await esbuild.transform(readFileSync(path, 'utf8'), { ...OPTIONS, sourcefile: path });
       writeAtomically(join(dist, outputName(file)), code);
     }
   } finally {
@@ -97,7 +101,7 @@ export async function compile(root = ROOT) {
     await esbuild?.stop();
   }
   for (const output of leftovers) rmSync(join(dist, output), { force: true });
-  writeAtomically(join(dist, MANIFEST), JSON.stringify(current));
+  writeAtomically(join(dist, MANIFEST), JSON.stringify({ options: OPTIONS, files: current }));
   return join(dist, 'cli.js');
 }
 

@@ -51,6 +51,14 @@ describe('compiling src/ to dist/ (bin/compile.js)', () => {
     assert.equal(run(entry).stdout, 'hi gatehouse!\n');
   });
 
+  test('a dist/ compiled with other options is compiled again, whole', async () => {
+    const manifestPath = join(root, 'dist/.sources.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { options: Record<string, unknown> };
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, options: { ...manifest.options, target: 'node18' } }));
+    writeFileSync(join(root, 'dist/lib/greet.js'), 'export const greet = () => "stale";\n');
+    assert.equal(run(await compileIn(root)).stdout, 'hi gatehouse!\n');
+  });
+
   test('a source that does not compile is an error, not a stale dist/', async () => {
     write('lib/greet.ts', 'export const greet = (name: string =>;\n');
     await assert.rejects(compileIn(root));
