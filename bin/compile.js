@@ -3,8 +3,9 @@
 // assets) are copied. bin/gatehouse.js runs dist/ so that no TypeScript loader runs beside the
 // server: tsx's loader thread alone holds about 29 MB (bench/RESULTS.md, fifth round).
 // Each file is checked against the size and mtime it had when it was compiled (dist/.sources.json),
-// so a checkout of older files is noticed too; other compile options compile everything again. Outputs are written to a temporary name and renamed,
-// so instances starting together from one checkout never read half a file.
+// so a checkout of older files is noticed too; other compile options compile everything again.
+// Outputs are written to a temporary name and renamed, so instances starting together from one
+// checkout never read half a file.
 // `node bin/compile.js` compiles and exits (the image does this as it is built).
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
