@@ -42,8 +42,8 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   // Off, or a read that must see particular writes (read replicas).
   const unusable = () => ttlMilliseconds <= 0 || currentReadMinimum() !== null;
 
-  function cached(key: string): string | undefined {
-    if (unusable()) return undefined;
+  /** The stored page for `key` while it is young enough; an older one is dropped. */
+  function fresh(key: string): string | undefined {
     const page = pages.get(key);
     if (!page) return undefined;
     if (page.until > Date.now()) return page.body;
@@ -52,10 +52,10 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   }
 
   return {
-    cached,
+    cached: (key) => (unusable() ? undefined : fresh(key)),
     async page(key, load) {
       if (unusable()) return load();
-      const hit = cached(key);
+      const hit = fresh(key);
       if (hit !== undefined) return hit;
       const startedIn = generation;
       const body = await load();
