@@ -1,6 +1,6 @@
 // Compiles src/ (TypeScript) to dist/ (JavaScript in the same layout) with esbuild, file by file, and
 // only the files that changed since the last compile; other files under src/ (the admin console's
-// assets) are copied. bin/gatehouse.js runs dist/ so that no TypeScript loader runs beside the
+// assets) are copied. bin/launch.js runs dist/ so that no TypeScript loader runs beside the
 // server: tsx's loader thread alone holds about 29 MB (bench/RESULTS.md, fifth round).
 // Each file is checked against the size and mtime it had when it was compiled (dist/.sources.json),
 // so a checkout of older files is noticed too; other compile options compile everything again.

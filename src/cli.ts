@@ -1,4 +1,4 @@
-// The gatehouse command: serve | migrate | users … | keys rotate | relay | import; bin/gatehouse.js and
+// The gatehouse command: serve | migrate | users … | keys rotate | relay | import; bin/gatehouse.cjs and
 // `npm run dev` start here. The commands live in cli/ (index.ts dispatches, exit.ts has the exit codes).
 import { report, run } from './cli/index.js';
 

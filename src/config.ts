@@ -44,6 +44,7 @@ export interface Config {
   hashQueueMax: number;
   hashMaxWaitMilliseconds: number;
   hashShedDelayMilliseconds: number;
+  hashNice: number;
   basicAuthCacheSeconds: number;
   authCacheMilliseconds: number;
   userListCacheMilliseconds: number;
@@ -381,6 +382,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     '300',
     'How long a request refused for want of a hash slot waits before its 503 (as long as an admitted one may wait in line), so that clients retrying at once cannot turn the refusals into the load.',
     integer(0, 5_000),
+  ),
+  hashNice: s(
+    'GATEHOUSE_HASH_NICE',
+    'hashNice',
+    '10',
+    "The nice value `serve` gives node's thread pool, where passwords are hashed, so that requests needing no hash are scheduled first while sign-ins keep every core busy; `0`: the event loop's priority. Linux, when started by `bin/gatehouse.cjs`.",
+    integer(0, 19),
   ),
   basicAuthCacheSeconds: s(
     'GATEHOUSE_BASIC_AUTH_CACHE_SECONDS',

@@ -1,4 +1,4 @@
-// bin/compile.js: what bin/gatehouse.js runs is src/ compiled to dist/, and never out of date.
+// bin/compile.js: what bin/launch.js runs is src/ compiled to dist/, and never out of date.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';

@@ -25,7 +25,7 @@ import {
   SETTING_NAMES,
 } from './helpers/deploy.js';
 
-// Not gatehouse settings: the memory settings node and glibc read at start (bin/gatehouse.js).
+// Not gatehouse settings: the memory settings node and glibc read at start (bin/launch.js).
 const RUNTIME_NAMES = new Set(['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'NODE_OPTIONS']);
 
 /** .dockerignore's rules: the last pattern that matches a path or one of its parents decides. */
@@ -104,13 +104,13 @@ describe('Dockerfile', () => {
     const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
     assert.equal(
       start,
-      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} node ${env.NODE_OPTIONS} bin/gatehouse.js serve`,
+      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} node ${env.NODE_OPTIONS} bin/gatehouse.cjs serve`,
       'npm start as the image',
     );
     assert.equal(env.HOST, '0.0.0.0');
     assert.deepEqual(args(finalStageOnly('EXPOSE')[0] as Instruction), [env.PORT]);
     assert.deepEqual(args(finalStageOnly('STOPSIGNAL')[0] as Instruction), ['SIGTERM']);
-    assert.deepEqual(execForm(finalStageOnly('CMD')[0] as Instruction), ['node', 'bin/gatehouse.js', 'serve']);
+    assert.deepEqual(execForm(finalStageOnly('CMD')[0] as Instruction), ['node', 'bin/gatehouse.cjs', 'serve']);
     assert.equal(finalStageOnly('HEALTHCHECK').length, 1);
   });
 

@@ -370,7 +370,7 @@ function spawnRelay(env: Record<string, string>) {
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^(GATEHOUSE_|DATABASE_|AMQP_|REDIS_|NODE_TEST_CONTEXT$)/.test(name)) childEnv[name] = value;
   }
-  const child = spawn(process.execPath, ['bin/gatehouse.js', 'relay'], {
+  const child = spawn(process.execPath, ['bin/gatehouse.cjs', 'relay'], {
     cwd: REPO,
     env: { ...childEnv, GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', GATEHOUSE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

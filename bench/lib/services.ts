@@ -1,4 +1,4 @@
-// The servers a benchmark run compares: gatehouse (`node bin/gatehouse.js serve` on a fresh
+// The servers a benchmark run compares: gatehouse (`node bin/gatehouse.cjs serve` on a fresh
 // database, production argon2id, limits raised so the run measures the service and not its
 // limits), the bare-Fastify ceiling, and the origin Flask app when its Debian packages are present.
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ export function basic(username: string, password: string): string {
 
 /**
  * The environment and node flags `npm start` runs gatehouse with (package.json's start script:
- * `NAME=value … node --flag … bin/gatehouse.js serve`), so that the bench measures what it serves.
+ * `NAME=value … node --flag … bin/gatehouse.cjs serve`), so that the bench measures what it serves.
  */
 function startCommand(): { env: Record<string, string>; nodeArgs: string[] } {
   const start = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
@@ -34,7 +34,7 @@ function startCommand(): { env: Record<string, string>; nodeArgs: string[] } {
   if (words[i] !== 'node') throw new Error(`package.json's start script does not run node: ${start}`);
   const nodeArgs: string[] = [];
   for (i += 1; words[i]?.startsWith('--'); i += 1) nodeArgs.push(words[i] as string);
-  if (words.slice(i).join(' ') !== 'bin/gatehouse.js serve') throw new Error(`package.json's start script does not serve: ${start}`);
+  if (words.slice(i).join(' ') !== 'bin/gatehouse.cjs serve') throw new Error(`package.json's start script does not serve: ${start}`);
   return { env, nodeArgs };
 }
 
@@ -59,12 +59,12 @@ export async function startGatehouse(
   nodeArgs: string[] = [],
 ): Promise<ServerProcess> {
   const port = await freePort();
-  // As `npm start` and the image run it: their memory settings (bin/gatehouse.js says why).
+  // As `npm start` and the image run it: their memory settings (bin/launch.js says why).
   const start = startCommand();
   return startServer({
     name: 'gatehouse',
     command: process.execPath,
-    args: [...start.nodeArgs, ...nodeArgs, 'bin/gatehouse.js', 'serve'],
+    args: [...start.nodeArgs, ...nodeArgs, 'bin/gatehouse.cjs', 'serve'],
     env: {
       ...start.env,
       DATABASE_URL: databaseUrl,

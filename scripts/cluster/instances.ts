@@ -1,4 +1,4 @@
-// The three gatehouse instances: `node bin/gatehouse.js serve` each, detached (they outlive the
+// The three gatehouse instances: `node bin/gatehouse.cjs serve` each, detached (they outlive the
 // harness command that started them), logging to a file in the cluster's directory.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { isOurs, signal, waitForExit, waitUntil } from './system.js';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 /** What every instance's command line contains, to recognise our processes by pid. */
-const COMMAND_MARK = 'bin/gatehouse.js serve';
+const COMMAND_MARK = 'bin/gatehouse.cjs serve';
 
 /** Settings for a load-tested cluster on one machine; the rest are gatehouse's defaults. */
 export function instanceEnv(state: ClusterState, instance: InstanceState): Record<string, string> {
@@ -55,7 +55,7 @@ export function instanceBase(instance: InstanceState): string {
 export function spawnInstance(state: ClusterState, instance: InstanceState): void {
   const log = openSync(instance.log, 'a');
   try {
-    const child = spawn(process.execPath, ['bin/gatehouse.js', 'serve'], {
+    const child = spawn(process.execPath, ['bin/gatehouse.cjs', 'serve'], {
       cwd: REPO,
       env: { ...baseEnv(), ...instanceEnv(state, instance) },
       detached: true,

@@ -1,4 +1,4 @@
-// The gatehouse command as real child processes (bin/gatehouse.js): one-shot commands and `serve`
+// The gatehouse command as real child processes (bin/gatehouse.cjs): one-shot commands and `serve`
 // instances on spare ports. Every child is tracked, so a suite's after() can kill what is left.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from '../../scripts/cluster/system.js';
@@ -38,7 +38,7 @@ export interface GatehouseProcess {
 }
 
 export function spawnGatehouse(args: string[], env: Record<string, string>): GatehouseProcess {
-  const child = spawn(process.execPath, ['bin/gatehouse.js', ...args], { cwd: REPO, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/gatehouse.cjs', ...args], { cwd: REPO, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';

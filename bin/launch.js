@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The gatehouse command. A checkout needs no build step (`npm install && npm start` serves): this
-// compiles what changed in src/ to dist/ (bin/compile.js, well under a second for all of it) and
-// runs that. Where dist/ cannot be written (a read-only install whose dist/ is out of date), it
-// runs the TypeScript sources through tsx instead, whose loader thread costs about 29 MB more.
+// Runs the gatehouse command, after bin/gatehouse.cjs (the command itself) has noted libuv's thread
+// pool. A checkout needs no build step (`npm install && npm start` serves): this compiles what
+// changed in src/ to dist/ (bin/compile.js, well under a second for all of it) and runs that. Where
+// dist/ cannot be written (a read-only install whose dist/ is out of date), it runs the TypeScript
+// sources through tsx instead, whose loader thread costs about 29 MB more.
 // Memory: `npm start`, the image (deploy/Dockerfile) and the benchmark start node with
 // MALLOC_ARENA_MAX=1, MALLOC_MMAP_THRESHOLD_=33554432, MALLOC_TRIM_THRESHOLD_=67108864 and
 // --max-semi-space-size=8, which node and glibc read before any code runs, so they cannot be set

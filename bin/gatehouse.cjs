@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The gatehouse command (`npx gatehouse`, `npm start`, the image). Before it runs bin/launch.js, it
+// starts libuv's thread pool and notes which threads that created, so that `serve` can give them a
+// lower CPU priority than the event loop (GATEHOUSE_HASH_NICE, src/lib/thread-pool.ts): argon2id
+// hashes run on them, and while sign-ins keep both cores busy, requests that need no hash would
+// otherwise wait behind the hashes for a core.
+//
+// Why CommonJS: node reads an ES module entry through that pool, so by the time an ES module's first
+// line runs the pool's threads exist and cannot be told apart from V8's own. A CommonJS entry runs
+// first. The pool's threads are created, and waited for, inside the first call that queues work on
+// it, so the threads in /proc/self/task after that call and not before it are the pool's.
+'use strict';
+
+const { readdirSync, stat } = require('node:fs');
+
+const threads = () => readdirSync('/proc/self/task');
+/** libuv's pool size: UV_THREADPOOL_SIZE, 4 without it, at most 1024 (libuv's own bounds). */
+const poolSize = () => Math.min(Math.max(Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4, 1), 1024);
+
+let before = null;
+try {
+  before = new Set(threads());
+} catch {
+  // Not Linux (no /proc): the pool runs at the event loop's priority.
+}
+stat(__filename, () => {});
+if (before) {
+  const pool = threads().filter((thread) => !before.has(thread));
+  // Anything else than exactly the pool's threads (another thread started meanwhile) is not trusted.
+  if (pool.length === poolSize()) globalThis[Symbol.for('gatehouse.threadPool')] = pool.map(Number);
+}
+
+import('./launch.js');

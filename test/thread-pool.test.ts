@@ -1,0 +1,113 @@
+// GATEHOUSE_HASH_NICE (bin/gatehouse.cjs, src/lib/thread-pool.ts): `serve` runs libuv's thread pool,
+// where argon2id hashes, at a lower CPU priority than the event loop, and no other thread. Read from
+// the server's /proc/<pid>/task/*/stat, so Linux only (elsewhere the setting does nothing).
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { setThreadPoolPriority } from '../src/lib/thread-pool.js';
+import { createTestDatabase } from './helpers/databases.js';
+import { killRemainingChildren, type Server, startServer } from './helpers/processes.js';
+
+interface Thread {
+  id: number;
+  nice: number;
+  /** User and system CPU time, in clock ticks. */
+  cpu: number;
+}
+
+function threadsOf(pid: number): Thread[] {
+  const threads: Thread[] = [];
+  for (const id of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${id}/stat`, 'utf8');
+    } catch {
+      continue; // ended between the listing and the read
+    }
+    // After the command's name in parentheses: state (field 3) … utime (14), stime (15) … nice (19).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    threads.push({ id: Number(id), nice: Number(fields[16]), cpu: Number(fields[11]) + Number(fields[12]) });
+  }
+  return threads;
+}
+
+const ADMIN_PASSWORD = 'thread-pool-admin-password-1';
+
+async function signIn(server: Server): Promise<number> {
+  const response = await fetch(`${server.base}/v1/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function withServer(env: Record<string, string>, use: (server: Server) => Promise<void>): Promise<void> {
+  const database = await createTestDatabase('sqlite');
+  try {
+    const server = await startServer({ DATABASE_URL: database.url, GATEHOUSE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env });
+    try {
+      await use(server);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  } finally {
+    await database.drop();
+  }
+}
+
+describe('the thread pool priority', {
+  skip: process.platform !== 'linux' && 'per-thread nice values are read from /proc: Linux only',
+}, () => {
+  after(killRemainingChildren);
+
+  test('serve runs the pool at nice 10, and no other thread, and the hashes run on it', async () => {
+    await withServer({ GATEHOUSE_PASSWORD_HASH_PROFILE: 'owasp', UV_THREADPOOL_SIZE: '4' }, async (server) => {
+      const pid = server.child.pid as number;
+      const before = threadsOf(pid);
+      const lowered = before.filter((thread) => thread.nice === 10);
+      assert.equal(lowered.length, 4, JSON.stringify(before));
+      assert.deepEqual(
+        before.filter((thread) => thread.nice !== 10).map((thread) => thread.nice),
+        before.filter((thread) => thread.nice !== 10).map(() => 0),
+      );
+      assert.ok(!lowered.some((thread) => thread.id === pid), 'the event loop keeps its priority');
+      assert.match(server.output().stdout, /"nice":10[^\n]*thread pool/);
+
+      // Twelve argon2id verifies (m=19 MiB, t=2: tens of milliseconds of CPU each), one at a time.
+      for (let i = 0; i < 12; i += 1) assert.equal(await signIn(server), 201);
+      const cpuBefore = new Map(before.map((thread) => [thread.id, thread.cpu]));
+      const used = (threads: Thread[]) => threads.reduce((sum, thread) => sum + thread.cpu - (cpuBefore.get(thread.id) ?? 0), 0);
+      const now = threadsOf(pid);
+      const loweredIds = new Set(lowered.map((thread) => thread.id));
+      const onPool = used(now.filter((thread) => loweredIds.has(thread.id)));
+      const elsewhere = used(now.filter((thread) => !loweredIds.has(thread.id) && thread.id !== pid));
+      assert.ok(onPool >= 10, `the lowered threads used ${onPool} ticks for twelve hashes`);
+      assert.ok(onPool > elsewhere, `the lowered threads used ${onPool} ticks, the other helper threads ${elsewhere}`);
+    });
+  });
+
+  test('follows GATEHOUSE_HASH_NICE and UV_THREADPOOL_SIZE, and 0 leaves every thread alone', async () => {
+    await withServer({ GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', GATEHOUSE_HASH_NICE: '5', UV_THREADPOOL_SIZE: '6' }, async (server) => {
+      const threads = threadsOf(server.child.pid as number);
+      assert.equal(threads.filter((thread) => thread.nice === 5).length, 6, JSON.stringify(threads));
+      assert.equal(threads.filter((thread) => thread.nice !== 5 && thread.nice !== 0).length, 0);
+      assert.equal(await signIn(server), 201);
+    });
+    await withServer({ GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', GATEHOUSE_HASH_NICE: '0' }, async (server) => {
+      const threads = threadsOf(server.child.pid as number);
+      assert.deepEqual(
+        threads.map((thread) => thread.nice),
+        threads.map(() => 0),
+      );
+      assert.match(server.output().stdout, /GATEHOUSE_HASH_NICE=0/);
+    });
+  });
+
+  test('a process that bin/gatehouse.cjs did not start is left as it is, and says why', () => {
+    const outcome = setThreadPoolPriority(10);
+    assert.equal(outcome.nice, null);
+    assert.match('why' in outcome ? outcome.why : '', /bin\/gatehouse\.cjs/);
+  });
+});
