@@ -2,10 +2,11 @@
 // database, production argon2id, limits raised so the run measures the service and not its
 // limits), the bare-Fastify ceiling, and the origin Flask app when its Debian packages are present.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall, freePort } from '../../scripts/cluster/system.js';
+import { startCommand } from '../../scripts/start-command.js';
 import { type ServerProcess, startServer } from './processes.js';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
@@ -16,26 +17,6 @@ const MANY = '100000000';
 
 export function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-}
-
-/**
- * The environment and node flags `npm start` runs gatehouse with (package.json's start script:
- * `NAME=value … node --flag … bin/gatehouse.cjs serve`), so that the bench measures what it serves.
- */
-function startCommand(): { env: Record<string, string>; nodeArgs: string[] } {
-  const start = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const words = start.trim().split(/\s+/);
-  const env: Record<string, string> = {};
-  let i = 0;
-  for (; words[i]?.includes('='); i += 1) {
-    const [name, value] = (words[i] as string).split(/=(.*)/s);
-    env[name as string] = value as string;
-  }
-  if (words[i] !== 'node') throw new Error(`package.json's start script does not run node: ${start}`);
-  const nodeArgs: string[] = [];
-  for (i += 1; words[i]?.startsWith('--'); i += 1) nodeArgs.push(words[i] as string);
-  if (words.slice(i).join(' ') !== 'bin/gatehouse.cjs serve') throw new Error(`package.json's start script does not serve: ${start}`);
-  return { env, nodeArgs };
 }
 
 export async function startCeiling(): Promise<ServerProcess> {

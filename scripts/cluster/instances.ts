@@ -1,7 +1,9 @@
-// The three gatehouse instances: `node bin/gatehouse.cjs serve` each, detached (they outlive the
-// harness command that started them), logging to a file in the cluster's directory.
+// The three gatehouse instances: `node bin/gatehouse.cjs serve` each, with `npm start`'s memory
+// settings, detached (they outlive the harness command that started them), logging to a file in the
+// cluster's directory.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { startCommand } from '../start-command.js';
 import { databaseUrl } from './postgres.js';
 import { type ClusterState, type InstanceState, writeState } from './state.js';
 import { isOurs, signal, waitForExit, waitUntil } from './system.js';
@@ -55,9 +57,10 @@ export function instanceBase(instance: InstanceState): string {
 export function spawnInstance(state: ClusterState, instance: InstanceState): void {
   const log = openSync(instance.log, 'a');
   try {
-    const child = spawn(process.execPath, ['bin/gatehouse.cjs', 'serve'], {
+    const start = startCommand();
+    const child = spawn(process.execPath, [...start.nodeArgs, 'bin/gatehouse.cjs', 'serve'], {
       cwd: REPO,
-      env: { ...baseEnv(), ...instanceEnv(state, instance) },
+      env: { ...baseEnv(), ...start.env, ...instanceEnv(state, instance) },
       detached: true,
       stdio: ['ignore', log, log],
     });
