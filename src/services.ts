@@ -175,6 +175,7 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
         : null;
     const common = {
       db: database.db,
+      dialect: database.dialect,
       users: usersRepository,
       sessions: sessionsRepository,
       logins: loginsRepository,

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify, SignJWT, UnsecuredJWT } from 'jose';
+import { sql } from 'kysely';
 import { bearer, buildTestApp, problem, type TestApp } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { assertUnauthorized, me, refresh, setStatus, signInResponse, signWithAppKey } from './helpers/sessions.js';
@@ -17,6 +18,59 @@ for (const { target, skip } of await targets()) {
     after(async () => t?.close());
 
     describe('sign-in', () => {
+      test('writes all of a sign-in or none of it: session, refresh token, login event, outbox event, last_login_at', async () => {
+        // On PostgreSQL these are one statement (sessions.repository recordSignIn), on SQLite one
+        // transaction. An outbox that refuses the event must leave none of the rest behind.
+        const { db } = t.services.database;
+        const user = await t.createUser();
+        const written = async () => ({
+          sessions: (await db.selectFrom('sessions').select('id').where('user_id', '=', user.id).execute()).length,
+          refreshTokens: (
+            await db
+              .selectFrom('refresh_tokens')
+              .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+              .select('token_hash')
+              .where('sessions.user_id', '=', user.id)
+              .execute()
+          ).length,
+          logins: (await db.selectFrom('login_events').select('id').where('user_id', '=', user.id).where('success', '=', 1).execute())
+            .length,
+          events: (
+            await db
+              .selectFrom('outbox_events')
+              .select('seq')
+              .where('subject', '=', user.id)
+              .where('type', '=', 'session.created')
+              .execute()
+          ).length,
+          lastLogin: (await db.selectFrom('users').select('last_login_at').where('id', '=', user.id).executeTakeFirstOrThrow())
+            .last_login_at,
+        });
+        if (target === 'postgres') {
+          await sql`create function refuse_outbox() returns trigger language plpgsql as $$ begin raise exception 'outbox refused'; end $$`.execute(
+            db,
+          );
+          await sql`create trigger refuse_outbox before insert on outbox_events for each row execute function refuse_outbox()`.execute(db);
+        } else
+          await sql`create trigger refuse_outbox before insert on outbox_events begin select raise(abort, 'outbox refused'); end`.execute(
+            db,
+          );
+        try {
+          const refused = await signInResponse(t, { username: user.username, password: user.password });
+          assert.ok(refused.statusCode >= 500, `${refused.statusCode} ${refused.body}`);
+          assert.deepEqual(await written(), { sessions: 0, refreshTokens: 0, logins: 0, events: 0, lastLogin: null });
+        } finally {
+          await sql`drop trigger refuse_outbox${target === 'postgres' ? sql` on outbox_events` : sql``}`.execute(db);
+          if (target === 'postgres') await sql`drop function refuse_outbox()`.execute(db);
+        }
+        const response = await signInResponse(t, { username: user.username, password: user.password });
+        assert.equal(response.statusCode, 201, response.body);
+        const after = await written();
+        assert.deepEqual({ ...after, lastLogin: null }, { sessions: 1, refreshTokens: 1, logins: 1, events: 1, lastLogin: null });
+        assert.ok(after.lastLogin, 'last_login_at is set');
+        assert.equal(new Date(after.lastLogin as string).toISOString(), response.json().user.last_login_at);
+      });
+
       test('signs in with a JSON body and returns a Bearer token pair and the user', async () => {
         const user = await t.createUser();
         const response = await signInResponse(t, { username: user.username, password: user.password });

@@ -17,7 +17,7 @@ export interface StoredEvent {
   published_at: string | Date | null;
 }
 
-type NewEvent = { id: string; type: string; subject: string; time: string; data: string };
+export type NewEvent = { id: string; type: string; subject: string; time: string; data: string };
 
 const EVENT_COLUMNS: readonly BulkColumn<NewEvent>[] = [
   { name: 'id', type: 'text' },

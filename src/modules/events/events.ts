@@ -3,7 +3,7 @@
 import { uuidv7 } from '../../lib/ids.js';
 import { nowIso, toIso } from '../../lib/time.js';
 import type { Executor } from '../users/users.repository.js';
-import type { EventsRepository, StoredEvent } from './events.repository.js';
+import type { EventsRepository, NewEvent, StoredEvent } from './events.repository.js';
 
 export const EVENT_TYPES = [
   'user.created',
@@ -45,12 +45,26 @@ export interface EventRecorder {
   record(trx: Executor, type: EventType, subject: string, data: Record<string, unknown>): Promise<void>;
   /** Several events in one statement (a bulk import's chunk), in the order given. */
   recordMany(trx: Executor, events: { type: EventType; subject: string; data: Record<string, unknown> }[]): Promise<void>;
+  /**
+   * The event as an outbox row, for a statement of the caller's own that writes it together with
+   * its change (a sign-in on PostgreSQL: sessions.repository's recordSignIn); call written() once
+   * that statement has run.
+   */
+  toRow(type: EventType, subject: string, data: Record<string, unknown>): NewEvent;
+  written(): void;
 }
 
 export function createEventRecorder(events: EventsRepository, onRecorded: () => void = () => {}): EventRecorder {
+  const toRow = (type: EventType, subject: string, data: Record<string, unknown>): NewEvent => ({
+    id: uuidv7(),
+    type,
+    subject,
+    time: nowIso(),
+    data: JSON.stringify(data),
+  });
   return {
     async record(trx, type, subject, data) {
-      await events.append(trx, { id: uuidv7(), type, subject, time: nowIso(), data: JSON.stringify(data) });
+      await events.append(trx, toRow(type, subject, data));
       onRecorded();
     },
     async recordMany(trx, many) {
@@ -60,6 +74,10 @@ export function createEventRecorder(events: EventsRepository, onRecorded: () => 
         trx,
         ...many.map(({ type, subject, data }) => ({ id: uuidv7(), type, subject, time, data: JSON.stringify(data) })),
       );
+      onRecorded();
+    },
+    toRow,
+    written() {
       onRecorded();
     },
   };

@@ -1,19 +1,66 @@
 // Kysely queries on sessions and refresh_tokens. Refresh tokens are stored as SHA-256 hashes only.
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, SessionsTable } from '../../db/schema.js';
-import type { Executor } from '../users/users.repository.js';
+import type { NewEvent } from '../events/events.repository.js';
+import type { LoginEventRow } from '../logins/logins.repository.js';
+import type { Executor, UserRow } from '../users/users.repository.js';
 import type { LiveSession } from './caller-cache.js';
 
 export type SessionRow = Selectable<SessionsTable>;
 
+export interface SignInWrites {
+  session: SessionRow;
+  refreshTokenHash: string;
+  login: LoginEventRow;
+  /** session.created, from EventRecorder.toRow. */
+  event: NewEvent;
+}
+
 export function createSessionsRepository(db: Kysely<Database>) {
+  const refreshTokenRow = (session: SessionRow, tokenHash: string) => ({
+    token_hash: tokenHash,
+    session_id: session.id,
+    created_at: session.created_at,
+    used_at: null,
+  });
+
   return {
     async insert(session: SessionRow, refreshTokenHash: string, trx: Executor = db): Promise<void> {
       await trx.insertInto('sessions').values(session).execute();
-      await trx
-        .insertInto('refresh_tokens')
-        .values({ token_hash: refreshTokenHash, session_id: session.id, created_at: session.created_at, used_at: null })
-        .execute();
+      await trx.insertInto('refresh_tokens').values(refreshTokenRow(session, refreshTokenHash)).execute();
+    },
+
+    /**
+     * PostgreSQL: everything a sign-in writes, as one statement (its data-modifying WITH parts and
+     * the main UPDATE succeed or fail together, without a transaction around them): the session and
+     * its refresh token, the login event, session.created in the outbox, and the user's
+     * last_login_at, whose RETURNING is the user as the sign-in leaves it (undefined when a later
+     * sign-in had already moved it). One round trip where the transaction took eight (BEGIN, five
+     * statements, COMMIT), each costing the event loop a socket write and PostgreSQL a wake-up while
+     * sign-ins saturate the cores (bench/RESULTS.md, sixth round). SQLite, in process, keeps the
+     * transaction.
+     */
+    async recordSignIn(writes: SignInWrites): Promise<UserRow | undefined> {
+      const { session, refreshTokenHash, login, event } = writes;
+      const at = session.created_at;
+      return db
+        .with('new_session', (q) => q.insertInto('sessions').values(session).returning('id'))
+        .with('new_refresh_token', (q) =>
+          q.insertInto('refresh_tokens').values(refreshTokenRow(session, refreshTokenHash)).returning('token_hash'),
+        )
+        .with('new_login', (q) => q.insertInto('login_events').values(login).returning('id'))
+        .with('new_event', (q) =>
+          q
+            .insertInto('outbox_events')
+            .values({ ...event, published_at: null })
+            .returning('seq'),
+        )
+        .updateTable('users')
+        .set({ last_login_at: at })
+        .where('id', '=', session.user_id)
+        .where((eb) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]))
+        .returningAll()
+        .executeTakeFirst();
     },
 
     /** The live session and its active user in one query: the check a Bearer request makes. */

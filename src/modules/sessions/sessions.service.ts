@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config } from '../../config.js';
-import type { Database } from '../../db/schema.js';
+import type { Database, Dialect } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import { randomToken, uuidv7 } from '../../lib/ids.js';
 import { addSeconds, nowIso } from '../../lib/time.js';
@@ -37,6 +37,7 @@ export interface TokenPair {
 
 export interface SessionsServiceDeps {
   db: Kysely<Database>;
+  dialect: Dialect;
   config: Pick<Config, 'accessTokenTtlSeconds' | 'sessionTtlSeconds' | 'lastSeenIntervalSeconds'>;
   users: UsersRepository;
   sessions: SessionsRepository;
@@ -215,29 +216,30 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       const now = nowIso();
       const sessionId = uuidv7();
       const refreshToken = randomToken(32);
-      const recorded = await db.transaction().execute(async (trx) => {
-        await sessions.insert(
-          {
-            id: sessionId,
-            user_id: user.id,
-            created_at: now,
-            expires_at: addSeconds(now, config.sessionTtlSeconds),
-            revoked_at: null,
-            ip: context.ip,
-            user_agent: context.userAgent ? context.userAgent.slice(0, USER_AGENT_MAX) : null,
-          },
-          hashRefreshToken(refreshToken),
-          trx,
-        );
-        const updated = await users.recordLogin(user.id, now, trx);
-        await logins.insert(loginEvent(user.id, true, method, context, now), trx);
-        await events.record(trx, 'session.created', user.id, {
-          session_id: sessionId,
-          method,
-          expires_at: addSeconds(now, config.sessionTtlSeconds),
+      const session = {
+        id: sessionId,
+        user_id: user.id,
+        created_at: now,
+        expires_at: addSeconds(now, config.sessionTtlSeconds),
+        revoked_at: null,
+        ip: context.ip,
+        user_agent: context.userAgent ? context.userAgent.slice(0, USER_AGENT_MAX) : null,
+      };
+      const login = loginEvent(user.id, true, method, context, now);
+      const created = { session_id: sessionId, method, expires_at: session.expires_at };
+      let recorded: UserRow | undefined;
+      if (deps.dialect === 'postgres') {
+        const event = events.toRow('session.created', user.id, created);
+        recorded = await sessions.recordSignIn({ session, refreshTokenHash: hashRefreshToken(refreshToken), login, event });
+        events.written();
+      } else
+        recorded = await db.transaction().execute(async (trx) => {
+          await sessions.insert(session, hashRefreshToken(refreshToken), trx);
+          const updated = await users.recordLogin(user.id, now, trx);
+          await logins.insert(login, trx);
+          await events.record(trx, 'session.created', user.id, created);
+          return updated;
         });
-        return updated;
-      });
       // last_login_at moved: cached copies of the user row are out of date.
       callerCache.changed(user.id);
       return issuePair(await freshUser(user, recorded), sessionId, refreshToken);
