@@ -284,8 +284,19 @@ async function importWithKilledWorker(extraEnv: Record<string, string>): Promise
     const jobId = await uploadPlan(uploader.base, plan);
 
     // Both workers hold a chunk (one each: a worker takes one at a time), and some are done: kill one.
+    // The victim is frozen (SIGSTOP) before each look, so nothing changes on its side between the look
+    // and the kill: the uploader holds at most one chunk, so two claimed chunks mean the frozen victim
+    // holds the other. (A look and then a kill raced with the victim finishing its chunk in between,
+    // which left nothing to take over: CI saw it once.)
     const read = () => chunkStates(workers.client, jobId);
-    await waitUntil(read, (s) => s.claimed === 2 && s.done >= 2, 'both workers to hold a chunk', 30_000);
+    const holding = (s: Awaited<ReturnType<typeof read>>) => s.claimed === 2 && s.done >= 2;
+    const frozenLook = async () => {
+      victim.child.kill('SIGSTOP');
+      const states = await read();
+      if (!holding(states)) victim.child.kill('SIGCONT');
+      return states;
+    };
+    await waitUntil(frozenLook, holding, 'both workers to hold a chunk', 30_000);
     victim.child.kill('SIGKILL');
     assert.equal(await victim.exited, 'SIGKILL');
 
