@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, SessionsTable } from '../../db/schema.js';
 import type { NewEvent } from '../events/events.repository.js';
 import type { LoginEventRow } from '../logins/logins.repository.js';
-import type { Executor, UserRow } from '../users/users.repository.js';
+import { type Executor, loginMovesForward, type UserRow } from '../users/users.repository.js';
 import type { LiveSession } from './caller-cache.js';
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -58,7 +58,7 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .updateTable('users')
         .set({ last_login_at: at })
         .where('id', '=', session.user_id)
-        .where((eb) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]))
+        .where(loginMovesForward(at))
         .returningAll()
         .executeTakeFirst();
     },

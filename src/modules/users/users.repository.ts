@@ -1,13 +1,21 @@
 // Kysely queries on `users`, nothing else: plain rows in and out, an optional transaction.
-import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import { type BulkColumn, jsonRowsInsert } from '../../db/bulk-insert.js';
-import type { Database, Dialect, UsersTable } from '../../db/schema.js';
+import type { Database, Dialect, Timestamp, UsersTable } from '../../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type Executor = Kysely<Database> | Transaction<Database>;
 
 export const ROLES = ['admin', 'user'] as const;
 export type Role = (typeof ROLES)[number];
+
+/**
+ * The condition under which a sign-in at `at` moves last_login_at: only forward, so that concurrent
+ * sign-ins leave the latest time (recordLogin, and a sign-in's single statement on PostgreSQL).
+ */
+export function loginMovesForward(at: Timestamp) {
+  return (eb: ExpressionBuilder<Database, 'users'>) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]);
+}
 
 /** Roles are stored as one sorted, comma-joined column so that a role filter is an indexed IN (…). */
 export function encodeRoles(roles: readonly Role[]): string {
@@ -169,7 +177,7 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
         .updateTable('users')
         .set({ last_login_at: at })
         .where('id', '=', id)
-        .where((eb) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]))
+        .where(loginMovesForward(at))
         .returningAll()
         .executeTakeFirst();
     },
