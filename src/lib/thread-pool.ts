@@ -8,7 +8,7 @@ import { setPriority } from 'node:os';
 const POOL = Symbol.for('gatehouse.threadPool');
 
 /** The thread ids bin/gatehouse.cjs found for the pool, or null when it did not start this process. */
-export function threadPoolThreads(): number[] | null {
+function threadPoolThreads(): number[] | null {
   const noted: unknown = (globalThis as Record<symbol, unknown>)[POOL];
   return Array.isArray(noted) && noted.every((thread) => Number.isInteger(thread)) ? (noted as number[]) : null;
 }

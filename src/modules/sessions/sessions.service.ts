@@ -216,6 +216,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       const now = nowIso();
       const sessionId = uuidv7();
       const refreshToken = randomToken(32);
+      const refreshTokenHash = hashRefreshToken(refreshToken);
       const session = {
         id: sessionId,
         user_id: user.id,
@@ -230,11 +231,11 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       let recorded: UserRow | undefined;
       if (deps.dialect === 'postgres') {
         const event = events.toRow('session.created', user.id, created);
-        recorded = await sessions.recordSignIn({ session, refreshTokenHash: hashRefreshToken(refreshToken), login, event });
+        recorded = await sessions.recordSignIn({ session, refreshTokenHash, login, event });
         events.written();
       } else
         recorded = await db.transaction().execute(async (trx) => {
-          await sessions.insert(session, hashRefreshToken(refreshToken), trx);
+          await sessions.insert(session, refreshTokenHash, trx);
           const updated = await users.recordLogin(user.id, now, trx);
           await logins.insert(login, trx);
           await events.record(trx, 'session.created', user.id, created);
