@@ -27,7 +27,7 @@ interface ImportStatus {
 
 const PASSWORD = 'imported-password-1';
 const HASH = werkzeugHash(PASSWORD);
-const IMPORT_MAX_BYTES = 128 * 1024;
+const IMPORT_MAX_BYTES = 1024 * 1024;
 
 async function jobStatus(t: TestApp, id: string): Promise<ImportStatus> {
   const response = await t.app.inject({ url: `/v1/imports/${id}`, headers: { authorization: t.adminBasic } });
@@ -347,25 +347,33 @@ for (const { target, skip } of await targets()) {
 
     test('a body over GATEHOUSE_IMPORT_MAX_BYTES is refused with 413, with or without a Content-Length, and imports nothing', async () => {
       const prefix = uniqueName('over');
-      const lines = Array.from({ length: 2_000 }, (_, i) =>
+      const lines = Array.from({ length: 6_000 }, (_, i) =>
         JSON.stringify({ username: `${prefix}n${i}`, email: `${prefix}n${i}@example.com`, password_hash: HASH }),
       );
       const body = `${lines.join('\n')}\n`;
-      const firstChunkBytes = lines.slice(0, 500).join('\n').length;
+      // An upload stores its chunks of 500 rows eight at a time: the first commit comes before the cut.
+      const firstCommitBytes = lines.slice(0, 8 * 500 + 1).join('\n').length;
       assert.ok(
-        firstChunkBytes < IMPORT_MAX_BYTES && body.length > IMPORT_MAX_BYTES,
-        'a chunk of rows fits under the limit; the body does not',
+        firstCommitBytes < IMPORT_MAX_BYTES && body.length > IMPORT_MAX_BYTES,
+        "a commit's rows fit under the limit; the body does not",
       );
       const jobsBefore = await jobCount(t);
       const withLength = await upload(t, body);
       assert.equal(withLength.statusCode, 413, withLength.body);
       assert.equal(problem(withLength).code, 'payload_too_large');
       assert.equal(await jobCount(t), jobsBefore, 'a declared length over the limit is refused before any row is read');
-      // A streamed body (no Content-Length) is cut when it crosses the limit, after a chunk of rows was stored.
+      // A streamed body (no Content-Length) is cut when it crosses the limit, after chunks of rows were stored.
       const pieces = Array.from({ length: Math.ceil(body.length / 8192) }, (_, i) => Buffer.from(body.slice(i * 8192, (i + 1) * 8192)));
       const streamed = await upload(t, Readable.from(pieces));
       assert.equal(streamed.statusCode, 413, streamed.body);
       assert.equal(problem(streamed).code, 'payload_too_large');
+      const cut = await t.services.database.db
+        .selectFrom('import_jobs')
+        .select(['status', 'rows_read'])
+        .orderBy('id', 'desc') // UUIDv7: the latest job
+        .executeTakeFirstOrThrow();
+      assert.equal(cut.status, 'failed');
+      assert.ok(Number(cut.rows_read) >= 8 * 500, `chunks were stored before the cut (rows_read ${cut.rows_read})`);
       // One streamed piece over the limit: the limit is crossed before the parser starts reading.
       const oneBigPiece = await upload(t, Readable.from([Buffer.from(body)]));
       assert.equal(oneBigPiece.statusCode, 413, oneBigPiece.body);
@@ -380,7 +388,7 @@ for (const { target, skip } of await targets()) {
 
     test('no chunk of an upload is imported before the whole upload is stored, so a 413 half-way imports nothing', async () => {
       const prefix = uniqueName('half');
-      const lines = Array.from({ length: 2_000 }, (_, i) =>
+      const lines = Array.from({ length: 6_000 }, (_, i) =>
         JSON.stringify({ username: `${prefix}n${i}`, email: `${prefix}n${i}@example.com`, password_hash: HASH }),
       );
       const body = `${lines.join('\n')}\n`;
