@@ -140,6 +140,23 @@ for (const { target, skip } of await targets()) {
         names,
         'events in row order',
       );
+      assert.deepEqual(
+        events.slice(0, awkward.length).map((event) => event.data.user?.display_name),
+        awkward,
+        "the events' data keep every character",
+      );
+      // The stored data is the compact JSON the recorder made, character for character.
+      const stored = await t.services.database.db
+        .selectFrom('outbox_events')
+        .select('data')
+        .where(
+          'subject',
+          'in',
+          events.map((event) => event.subject),
+        )
+        .execute();
+      assert.equal(stored.length, names.length);
+      for (const { data } of stored) assert.equal(data, JSON.stringify(JSON.parse(data)));
       for (const [n, username] of names.entries()) {
         const stored = await t.services.usersRepository.findByUsername(username);
         assert.ok(stored);

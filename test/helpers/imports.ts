@@ -10,7 +10,7 @@ export interface FeedEvent {
   id: string;
   type: string;
   subject: string;
-  data: { user?: { id: string; username: string }; import_id?: string };
+  data: { user?: { id: string; username: string; display_name: string | null }; import_id?: string };
 }
 
 export function ndjson(rows: unknown[]): string {
