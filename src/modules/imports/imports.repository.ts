@@ -179,9 +179,8 @@ export function createImportsRepository(db: Kysely<Database>) {
 
     /**
      * Locks the chunk for the transaction (on PostgreSQL); false when it is done already. Its rows
-     * were read before the transaction, so they are not fetched again: only whether they are still
-     * there (a chunk's rows are about 100 kB, and a second read of each was a fifth of an import's
-     * transfer, bench S7).
+     * (about 100 kB) were read just before the transaction, so they are not fetched again: only
+     * whether they are still there.
      */
     async lockChunk(trx: Transaction<Database>, jobId: string, seq: number, postgres: boolean): Promise<boolean> {
       let select = trx
