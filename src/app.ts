@@ -13,14 +13,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import type { Logger } from 'pino';
 import { registerAdminRoutes } from './admin/admin.routes.js';
 import { registerAuth } from './http/auth.js';
-import { publicCachePolicies, registerPublicCaching } from './http/caching.js';
+import { publicCachePolicies } from './http/caching.js';
 import { registerReadConsistency } from './http/consistency.js';
 import { AppError, errorHandler } from './http/errors.js';
 import { DeferredChildLogger } from './http/logger.js';
 import { registerRequestMetrics } from './http/metrics.js';
 import { registerNotFound } from './http/not-found.js';
 import { ProblemSchema } from './http/schemas.js';
-import { registerCors, registerJsonParser, registerSecurityHeaders } from './http/security.js';
+import { registerCors, registerJsonParser, registerResponseHeaders } from './http/security.js';
 import { registerCompatRoutes } from './modules/compat/compat.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerImportsRoutes } from './modules/imports/imports.routes.js';
@@ -92,13 +92,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
 
   // Hooks that run on every request and never wait are callback-style: an async hook costs each
   // request a promise and extra microtask turns for nothing.
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
-  // Before the security headers' hook, which makes anything without a Cache-Control `no-store`.
-  registerPublicCaching(app, publicCachePolicies(Math.min(300, Math.floor(config.signingKeyActivationSeconds / 3))));
-  registerSecurityHeaders(app);
+  registerResponseHeaders(app, publicCachePolicies(Math.min(300, Math.floor(config.signingKeyActivationSeconds / 3))));
   await registerCors(app, config.corsOrigins);
   // JSON (and form bodies, in the /api scope) only: a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');

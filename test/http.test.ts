@@ -203,6 +203,20 @@ for (const { target, skip } of await targets()) {
       assert.equal(expectProblem(failed, 401, 'unauthorized').request_id, 'abc-124');
     });
 
+    test('a route that asks for a caller asks on its HEAD route too; a public route asks no one', async () => {
+      const user = await t.createUser();
+      const { access_token } = await t.signIn(user.username, user.password);
+      const bearer = { authorization: `Bearer ${access_token}` };
+      assert.equal((await t.app.inject({ method: 'HEAD', url: '/v1/users/me' })).statusCode, 401);
+      assert.equal((await t.app.inject({ method: 'HEAD', url: '/v1/users/me', headers: bearer })).statusCode, 200);
+      assert.equal((await t.app.inject({ method: 'HEAD', url: '/v1/users', headers: bearer })).statusCode, 403);
+      assert.equal((await t.app.inject({ method: 'HEAD', url: '/v1/users', headers: { authorization: t.adminBasic } })).statusCode, 200);
+      // Public routes ignore credentials, even wrong ones.
+      const wrong = { authorization: t.basic(user.username, 'not-the-password') };
+      assert.equal((await t.app.inject({ url: '/healthz', headers: wrong })).statusCode, 200);
+      assert.equal((await t.app.inject({ method: 'HEAD', url: '/healthz', headers: wrong })).statusCode, 200);
+    });
+
     test('replaces an X-Request-Id that is too long or carries odd characters', async () => {
       for (const sent of ['a'.repeat(300), '<script>alert(1)</script>', 'two words', '']) {
         const response = await t.app.inject({ url: '/v1/users/me', headers: { 'x-request-id': sent } });

@@ -1,7 +1,7 @@
 // Who is calling. Each route declares `config.auth`: 'none' (public), 'optional' (a caller is
 // resolved when credentials are sent), 'user' (any signed-in user) or 'admin'. Credentials come
 // only from the Authorization header (Basic or Bearer); never from the query string.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
 import type { ClientContext, SessionsService } from '../modules/sessions/sessions.service.js';
 import { type Caller, isAdmin } from '../modules/users/users.view.js';
 import { AppError } from './errors.js';
@@ -72,31 +72,35 @@ export function registerAuth(app: FastifyInstance, sessions: SessionsService): v
   // and after the rate limits (route onRequest hooks), so a 401 counts and a limited caller's
   // password is never verified. Callback-style: a caller whose credential and rows are in memory
   // (most requests of a busy caller) is settled at once, without a promise and its microtask turns.
-  app.addHook('preParsing', (request, _reply, _payload, done) => {
-    const requirement = request.routeOptions.config?.auth ?? 'none';
-    if (requirement === 'none') {
-      done();
-      return;
-    }
-    const credentials = parseAuthorization(request.headers.authorization);
-    if (!credentials) {
-      done(requirement === 'optional' ? undefined : AppError.unauthorized());
-      return;
-    }
-    const known =
-      credentials.scheme === 'bearer'
-        ? sessions.bearerFromCache(credentials.token)
-        : credentials.scheme === 'basic'
-          ? sessions.basicFromCache(credentials.username, credentials.password)
-          : null;
-    if (known !== undefined) {
-      settle(request, requirement, known, done);
-      return;
-    }
-    authenticate(credentials, request).then(
-      (caller) => settle(request, requirement, caller, done),
-      (error: Error) => done(error),
-    );
+  // A route hook, added to the routes that ask for a caller: a public route (health, docs, sign-in)
+  // runs no hook at all, and none reads the route's options per request (Fastify 5 builds a new
+  // object for each read of request.routeOptions).
+  app.addHook('onRoute', (route) => {
+    const requirement: AuthRequirement = route.config?.auth ?? 'none';
+    if (requirement === 'none') return;
+    const hook: preParsingHookHandler = (request, _reply, _payload, done) => {
+      const credentials = parseAuthorization(request.headers.authorization);
+      if (!credentials) {
+        done(requirement === 'optional' ? undefined : AppError.unauthorized());
+        return;
+      }
+      const known =
+        credentials.scheme === 'bearer'
+          ? sessions.bearerFromCache(credentials.token)
+          : credentials.scheme === 'basic'
+            ? sessions.basicFromCache(credentials.username, credentials.password)
+            : null;
+      if (known !== undefined) {
+        settle(request, requirement, known, done);
+        return;
+      }
+      authenticate(credentials, request).then(
+        (caller) => settle(request, requirement, caller, done),
+        (error: Error) => done(error),
+      );
+    };
+    const existing = route.preParsing ?? [];
+    route.preParsing = [hook, ...(Array.isArray(existing) ? existing : [existing])];
   });
 }
 

@@ -3,9 +3,9 @@
 // If-None-Match gets 304 without a body. Everything else is an API response and stays `no-store`
 // (set in security.ts). The admin console's assets set their own headers.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
-interface CachePolicy {
+export interface CachePolicy {
   matches(path: string): boolean;
   cacheControl: string;
 }
@@ -43,15 +43,12 @@ function pathOf(request: FastifyRequest): string {
   return query === -1 ? request.url : request.url.slice(0, query);
 }
 
-export function registerPublicCaching(app: FastifyInstance, policies: CachePolicy[]): void {
-  // Callback-style (it never waits): an async hook would cost every response a promise.
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload, done) => {
-    done(null, cachedPayload(policies, request, reply, payload));
-  });
-}
-
-/** The payload to send: unchanged, or empty for a 304; sets the public caching headers. */
-function cachedPayload(policies: CachePolicy[], request: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
+/**
+ * The payload to send: unchanged, or empty for a 304; sets the public caching headers. Called by
+ * the response headers' hook (security.ts) before it makes anything without a Cache-Control
+ * `no-store`.
+ */
+export function cachedPayload(policies: CachePolicy[], request: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
   if (request.method !== 'GET' && request.method !== 'HEAD') return payload;
   if (reply.statusCode !== 200) return payload;
   const path = pathOf(request);

@@ -2,14 +2,25 @@
 // response, errors included; CORS from an allow-list only; a JSON nesting limit.
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
+import { type CachePolicy, cachedPayload } from './caching.js';
 import { AppError } from './errors.js';
 
 /** For JSON API responses: nothing may load, nothing may frame them. */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-export function registerSecurityHeaders(app: FastifyInstance): void {
+/**
+ * Every response's own headers in one hook: its request id, the public caching headers where a
+ * policy matches (caching.ts), and the security headers. One `onSend` hook instead of an
+ * `onRequest` and two `onSend` hooks: each hook is a step of Fastify's hook runner for every
+ * request (bench/RESULTS.md, seventh round). Nothing hijacks a reply, so every response that an
+ * `onRequest` hook saw passes here.
+ */
+export function registerResponseHeaders(app: FastifyInstance, cachePolicies: CachePolicy[]): void {
   // Callback-style (it never waits): an async hook would cost every response a promise.
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, sent, done) => {
+    reply.header('x-request-id', request.id);
+    // Before the security headers, which make anything without a Cache-Control `no-store`.
+    const payload = cachedPayload(cachePolicies, request, reply, sent);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
