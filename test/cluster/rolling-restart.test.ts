@@ -1,12 +1,19 @@
 // A rolling restart of all three instances under load (SIGTERM, wait for the exit, start again,
 // wait until ready, next): no request fails, and every acknowledged write is in the database once.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { instanceAlive, spawnInstance, stopInstance, waitReady } from '../../scripts/cluster/instances.js';
+import { SHIPPED_CONFIG } from '../../scripts/cluster/nginx.js';
 import { clusterSkip, runPrefix, sleep, startTestCluster, type TestCluster } from './harness.js';
 import { checkLedger, runLoad, summarize } from './load.js';
 
-const NGINX_FAIL_TIMEOUT_MS = 5_000;
+/** How long nginx keeps an instance that failed out of rotation: the shipped upstreams' fail_timeout. */
+const NGINX_FAIL_TIMEOUT_MS = (() => {
+  const seconds = [...readFileSync(SHIPPED_CONFIG, 'utf8').matchAll(/fail_timeout=(\d+)s/g)].map((match) => Number(match[1]));
+  assert.ok(seconds.length > 0, 'the shipped nginx config sets fail_timeout');
+  return Math.max(...seconds) * 1000;
+})();
 
 describe('a rolling restart under load', { skip: await clusterSkip(), timeout: 180_000 }, () => {
   let cluster: TestCluster;
@@ -32,8 +39,8 @@ describe('a rolling restart under load', { skip: await clusterSkip(), timeout: 1
         spawnInstance(cluster.state, instance);
         await waitReady(instance);
         drains.push({ instance: instance.index, exitedInTime, downForMs: Date.now() - stoppedAt });
-        // nginx keeps an instance that failed out of rotation for fail_timeout (5 s in
-        // deploy/nginx/gatehouse.conf), even once it is back. With a shorter pause two instances
+        // nginx keeps an instance that failed out of rotation for fail_timeout (read from
+        // deploy/nginx/gatehouse.conf above), even once it is back. With a shorter pause two instances
         // could be out at once, and a connection the third reset as it stopped (nginx's log:
         // "Connection reset by peer while reading response header") then found no live upstream:
         // a 503 (seen in CI). The README's rolling restart asks for this pause too.
