@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import argon2 from 'argon2';
 import { toIso } from '../src/lib/time.js';
+import { CHUNK_ROWS, CHUNKS_PER_COMMIT } from '../src/modules/imports/imports.service.js';
 import { buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { bcryptHash, scryptHash, werkzeugHash } from './helpers/hashes.js';
@@ -28,6 +29,8 @@ interface ImportStatus {
 const PASSWORD = 'imported-password-1';
 const HASH = werkzeugHash(PASSWORD);
 const IMPORT_MAX_BYTES = 1024 * 1024;
+/** The rows of an upload's first commit of chunks. */
+const ROWS_PER_COMMIT = CHUNKS_PER_COMMIT * CHUNK_ROWS;
 
 async function jobStatus(t: TestApp, id: string): Promise<ImportStatus> {
   const response = await t.app.inject({ url: `/v1/imports/${id}`, headers: { authorization: t.adminBasic } });
@@ -368,8 +371,8 @@ for (const { target, skip } of await targets()) {
         JSON.stringify({ username: `${prefix}n${i}`, email: `${prefix}n${i}@example.com`, password_hash: HASH }),
       );
       const body = `${lines.join('\n')}\n`;
-      // An upload stores its chunks of 500 rows eight at a time: the first commit comes before the cut.
-      const firstCommitBytes = lines.slice(0, 8 * 500 + 1).join('\n').length;
+      // An upload stores its chunks CHUNKS_PER_COMMIT at a time: the first commit comes before the cut.
+      const firstCommitBytes = lines.slice(0, ROWS_PER_COMMIT + 1).join('\n').length;
       assert.ok(
         firstCommitBytes < IMPORT_MAX_BYTES && body.length > IMPORT_MAX_BYTES,
         "a commit's rows fit under the limit; the body does not",
@@ -390,7 +393,7 @@ for (const { target, skip } of await targets()) {
         .orderBy('id', 'desc') // UUIDv7: the latest job
         .executeTakeFirstOrThrow();
       assert.equal(cut.status, 'failed');
-      assert.ok(Number(cut.rows_read) >= 8 * 500, `chunks were stored before the cut (rows_read ${cut.rows_read})`);
+      assert.ok(Number(cut.rows_read) >= ROWS_PER_COMMIT, `chunks were stored before the cut (rows_read ${cut.rows_read})`);
       // One streamed piece over the limit: the limit is crossed before the parser starts reading.
       const oneBigPiece = await upload(t, Readable.from([Buffer.from(body)]));
       assert.equal(oneBigPiece.statusCode, 413, oneBigPiece.body);

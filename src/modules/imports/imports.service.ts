@@ -26,7 +26,7 @@ export const CHUNK_ROWS = 500;
  * Chunks an upload stores in one commit. One commit a chunk made the upload wait on the database
  * (and its disk) 2,000 times for 1,000,000 rows (bench S7); eight hold about 0.8 MB of rows.
  */
-const CHUNKS_PER_COMMIT = 8;
+export const CHUNKS_PER_COMMIT = 8;
 
 export interface ImportsServiceDeps {
   db: Kysely<Database>;
