@@ -460,6 +460,28 @@ for (const { target, skip } of await targets()) {
         assert.equal(await passwordVerifications(t.app), verified + 1);
       });
 
+      test('concurrent Basic requests with the same uncached credentials verify the password once', async () => {
+        // As when a busy client's cached credential expires: all its connections miss at once.
+        const user = await t.createUser();
+        const verified = await passwordVerifications(t.app);
+        const answers = await Promise.all(Array.from({ length: 6 }, () => basicMe(t, user.username, user.password, newAddress())));
+        assert.deepEqual(
+          answers.map((answer) => answer.statusCode),
+          Array(6).fill(200),
+        );
+        assert.equal(await passwordVerifications(t.app), verified + 1);
+      });
+
+      test('concurrent Basic requests with the same wrong password are each verified and refused', async () => {
+        const user = await t.createUser();
+        const verified = await passwordVerifications(t.app);
+        const answers = await Promise.all(
+          Array.from({ length: 4 }, () => basicMe(t, user.username, `${user.password}-wrong`, newAddress())),
+        );
+        for (const answer of answers) assertUnauthorized(answer);
+        assert.equal(await passwordVerifications(t.app), verified + 4, 'a failure is not shared: each attempt counts');
+      });
+
       test('ASVS 2.2.1: after a password change the old Basic credentials get 401 at once', async () => {
         const user = await t.createUser();
         const ip = newAddress();

@@ -19,6 +19,11 @@ export interface BasicAuthCache {
   lookup(username: string, password: string): { userId: string; passwordHash: string } | null;
   remember(username: string, password: string, userId: string, passwordHash: string): void;
   forget(username: string, password: string): void;
+  /**
+   * Runs `verify` for this credential unless a verification of it is running already; then waits
+   * for that one to settle instead and returns undefined, and the caller looks in the cache again.
+   */
+  verifyOnce<T>(username: string, password: string, verify: () => Promise<T>): Promise<T | undefined>;
   readonly size: number;
 }
 
@@ -27,6 +32,10 @@ const MAX_ENTRIES = 10_000;
 export function createBasicAuthCache(ttlSeconds: number): BasicAuthCache {
   const secret = randomBytes(32).toString('base64');
   const entries = new Map<string, Entry>();
+  // Verifications running now, by key. When a busy client's entry expires, all its connections
+  // miss at once: without this, each paid a hash, and those the hashing queue could not take were
+  // shed as 503 (32 of each in a few minutes of bench S2's load).
+  const verifying = new Map<string, Promise<unknown>>();
   // The username's length goes in first, so that no other split of the same text gives the same key.
   const keyOf = (username: string, password: string) => {
     const name = username.toLowerCase();
@@ -59,6 +68,21 @@ export function createBasicAuthCache(ttlSeconds: number): BasicAuthCache {
     },
     forget(username, password) {
       entries.delete(keyOf(username, password));
+    },
+    async verifyOnce(username, password, verify) {
+      const key = keyOf(username, password);
+      const running = verifying.get(key);
+      if (running) {
+        await running.catch(() => undefined);
+        return undefined;
+      }
+      const started = verify();
+      verifying.set(key, started);
+      try {
+        return await started;
+      } finally {
+        verifying.delete(key);
+      }
     },
   };
 }

@@ -295,16 +295,29 @@ export function createSessionsService(deps: SessionsServiceDeps) {
      * the user is still active and its stored hash is still the one it was verified against.
      */
     async authenticateBasic(username: string, password: string, context: ClientContext): Promise<Caller | null> {
-      const remembered = basicCache.lookup(username, password);
-      if (remembered) {
+      const fromCache = async () => {
+        const remembered = basicCache.lookup(username, password);
+        if (!remembered) return undefined;
         const caller = rememberedBasic(await callerCache.user(remembered.userId, () => users.findById(remembered.userId)), remembered);
-        if (caller) return caller;
-        basicCache.forget(username, password);
-      }
-      const user = await verifyCredentials(username, password, 'basic', context);
-      if (!user) return null;
-      basicCache.remember(username, password, user.id, user.password_hash);
-      return seen(user, 'basic', null);
+        if (!caller) basicCache.forget(username, password);
+        return caller;
+      };
+      const verify = async () => {
+        const user = await verifyCredentials(username, password, 'basic', context);
+        if (user) basicCache.remember(username, password, user.id, user.password_hash);
+        return user;
+      };
+      const cached = await fromCache();
+      if (cached) return cached;
+      // Requests that arrive while the same credential is being verified wait for that hash and
+      // take its success from the cache. A failure is not shared: each such request then verifies
+      // (and is throttled and recorded) on its own, as it would have without the wait.
+      const verified = await basicCache.verifyOnce(username, password, verify);
+      if (verified !== undefined) return verified && seen(verified, 'basic', null);
+      const shared = await fromCache();
+      if (shared) return shared;
+      const user = await verify();
+      return user && seen(user, 'basic', null);
     },
 
     /**
