@@ -221,6 +221,10 @@ export class RequestDurations {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /**
+   * Zeroes every series (registry.resetMetrics). Unlike a Histogram, which drops its series, they
+   * stay listed at zero: the route hooks hold them.
+   */
   reset(): void {
     for (const series of this.all) {
       series.counts.fill(0);

@@ -70,6 +70,8 @@ export function createBasicAuthCache(ttlSeconds: number): BasicAuthCache {
       entries.delete(keyOf(username, password));
     },
     async verifyOnce(username, password, verify) {
+      // With nothing remembered, a wait would gain nothing: each request verifies at once.
+      if (ttlSeconds === 0) return verify();
       const key = keyOf(username, password);
       const running = verifying.get(key);
       if (running) {
