@@ -25,8 +25,7 @@ async function exposition(fill: (registry: Registry) => void): Promise<string> {
 describe('request duration metrics', () => {
   test('print the same exposition as a prom-client Histogram given the same observations', async () => {
     const ours = await exposition((registry) => {
-      const durations = new RequestDurations();
-      registry.registerMetric(durations as unknown as Parameters<Registry['registerMetric']>[0]);
+      const durations = new RequestDurations(registry);
       const byRoute = new Map<string, ReturnType<RequestDurations['forRoute']>>();
       for (const [route, method, status, seconds] of OBSERVED) {
         if (!byRoute.has(route)) byRoute.set(route, durations.forRoute(route));
@@ -49,10 +48,9 @@ describe('request duration metrics', () => {
     assert.match(ours, /_count\{method="HEAD",route="\/v1\/users\/:id",status="200"\} 1\n/);
   });
 
-  test('reset empties every series and keeps counting after it', async () => {
+  test('reset zeroes every series and keeps counting after it', async () => {
     const registry = new Registry();
-    const durations = new RequestDurations();
-    registry.registerMetric(durations as unknown as Parameters<Registry['registerMetric']>[0]);
+    const durations = new RequestDurations(registry);
     const observe = durations.forRoute('/healthz');
     observe('GET', 200, 0.002);
     registry.resetMetrics();

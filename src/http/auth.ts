@@ -2,6 +2,7 @@
 // resolved when credentials are sent), 'user' (any signed-in user) or 'admin'. Credentials come
 // only from the Authorization header (Basic or Bearer); never from the query string.
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
+import { asArray } from '../lib/arrays.js';
 import type { ClientContext, SessionsService } from '../modules/sessions/sessions.service.js';
 import { type Caller, isAdmin } from '../modules/users/users.view.js';
 import { AppError } from './errors.js';
@@ -99,8 +100,7 @@ export function registerAuth(app: FastifyInstance, sessions: SessionsService): v
         (error: Error) => done(error),
       );
     };
-    const existing = route.preParsing ?? [];
-    route.preParsing = [hook, ...(Array.isArray(existing) ? existing : [existing])];
+    route.preParsing = [hook, ...asArray(route.preParsing)];
   });
 }
 

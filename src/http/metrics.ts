@@ -2,6 +2,7 @@
 // tests) never collide. Request durations by route pattern and status; hash durations by operation.
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { asArray } from '../lib/arrays.js';
 import type { HashOperation } from '../modules/sessions/passwords.js';
 
 export interface Metrics {
@@ -175,6 +176,11 @@ export class RequestDurations {
   readonly aggregator = 'sum';
   private readonly all: RequestSeries[] = [];
 
+  /** Registers itself, as prom-client's metrics do given `registers`: the registry needs only get() and reset(). */
+  constructor(registry: Registry) {
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
   /** The observer of one route pattern's requests (`unmatched` for requests no route matched). */
   forRoute(route: string): (method: string, status: number, seconds: number) => void {
     const byMethod = new Map<string, Map<number, RequestSeries>>();
@@ -235,8 +241,7 @@ export class RequestDurations {
 }
 
 export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
-  const durations = new RequestDurations();
-  metrics.registry.registerMetric(durations as unknown as Parameters<Registry['registerMetric']>[0]);
+  const durations = new RequestDurations(metrics.registry);
   // Callback-style hooks (they never wait): an async hook would cost every response a promise.
   // One per route, added in onRoute, so that no request reads its route's options; the global one
   // counts only what no route matched (the not-found handler has no route hooks).
@@ -246,8 +251,7 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
       observe(request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     };
-    const existing = route.onResponse ?? [];
-    route.onResponse = [...(Array.isArray(existing) ? existing : [existing]), hook];
+    route.onResponse = [...asArray(route.onResponse), hook];
   });
   const unmatched = durations.forRoute('unmatched');
   app.addHook('onResponse', (request, reply, done) => {

@@ -2,6 +2,7 @@
 // method_not_allowed with an Allow header (RFC 9110 §15.5.6). Fastify alone answers 404 for both,
 // so the routes are recorded as they are registered and matched here.
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { asArray } from '../lib/arrays.js';
 import { AppError, sendProblem } from './errors.js';
 
 interface RoutePattern {
@@ -21,7 +22,7 @@ function toPattern(url: string): RegExp {
 export function registerNotFound(app: FastifyInstance, rateLimit: preHandlerHookHandler | null): void {
   const routes = new Map<string, RoutePattern>();
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const methods = asArray(route.method);
     const entry = routes.get(route.url) ?? { pattern: toPattern(route.url), methods: new Set<string>() };
     for (const method of methods) entry.methods.add(method.toUpperCase());
     routes.set(route.url, entry);
