@@ -1,12 +1,14 @@
 // Remembers successful HTTP Basic verifications for a short time, so that Basic-authenticated API
 // calls do not pay an argon2id hash each. The key is a SHA-256 of the credentials behind a random
-// secret made at process start: the password itself is never kept, and the table is useless outside
-// this process. (A one-shot hash rather than an HMAC: the keys never leave the process, so there is
+// secret made at process start: the table never holds a password, and is useless outside this
+// process. (A one-shot hash rather than an HMAC: the keys never leave the process, so there is
 // nothing to forge, and it costs a fifth of createHmac, which was 5-7% of a Basic request in bench
 // S2.) A hit is honoured only while the user's stored hash is still the one it was verified against
 // and the user is active, as read through the authentication cache (caller-cache.ts): a password
 // change, disable or delete takes effect at once on the instance that made it and within
 // GATEHOUSE_AUTH_CACHE_MS everywhere; a role change needs nothing at all (roles come from that row).
+// A keep-alive connection keeps the last Basic header that authenticated on it, with its entry's
+// grant (the same checks), while it is open: src/http/auth.ts.
 import { hash, randomBytes } from 'node:crypto';
 
 interface Entry {
@@ -16,7 +18,8 @@ interface Entry {
 }
 
 export interface BasicAuthCache {
-  lookup(username: string, password: string): { userId: string; passwordHash: string } | null;
+  /** The remembered verification of this credential, while it lasts (`expiresAt`, a Date.now() time). */
+  lookup(username: string, password: string): { userId: string; passwordHash: string; expiresAt: number } | null;
   remember(username: string, password: string, userId: string, passwordHash: string): void;
   forget(username: string, password: string): void;
   /**
@@ -55,7 +58,7 @@ export function createBasicAuthCache(ttlSeconds: number): BasicAuthCache {
         entries.delete(key);
         return null;
       }
-      return { userId: entry.userId, passwordHash: entry.passwordHash };
+      return { userId: entry.userId, passwordHash: entry.passwordHash, expiresAt: entry.expiresAt };
     },
     remember(username, password, userId, passwordHash) {
       if (ttlSeconds === 0) return;

@@ -35,6 +35,14 @@ export interface TokenPair {
   user: UserView;
 }
 
+/** A Basic credential's remembered verification: whose it is, against which hash, until when. */
+export interface BasicGrant {
+  userId: string;
+  passwordHash: string;
+  /** A Date.now() time: the remembered verification ends then (GATEHOUSE_BASIC_AUTH_CACHE_SECONDS after it was made). */
+  expiresAt: number;
+}
+
 export interface SessionsServiceDeps {
   db: Kysely<Database>;
   dialect: Dialect;
@@ -197,6 +205,24 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     return remembered ? rememberedBasic(callerCache.cachedUser(remembered.userId), remembered) : undefined;
   }
 
+  /**
+   * The remembered verification of a Basic credential that has just authenticated a request, for
+   * its connection to keep (auth.ts); null when nothing is remembered (the cache is off).
+   */
+  function basicGrant(username: string, password: string): BasicGrant | null {
+    return basicCache.lookup(username, password);
+  }
+
+  /**
+   * basicFromCache's answer for a credential whose grant its connection kept: the same checks
+   * (the verification has not expired, the user is active and has the hash it was verified
+   * against, read through the authentication cache) without decoding or hashing the credential.
+   */
+  function basicFromGrant(grant: BasicGrant): Caller | undefined {
+    if (grant.expiresAt <= Date.now()) return undefined;
+    return rememberedBasic(callerCache.cachedUser(grant.userId), grant);
+  }
+
   /** authenticateBearer's answer from memory, without waiting; undefined when it must be asked. */
   function bearerFromCache(accessToken: string): Caller | null | undefined {
     const claims = tokens.verifiedClaims(accessToken);
@@ -207,6 +233,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
 
   return {
     basicFromCache,
+    basicGrant,
+    basicFromGrant,
     bearerFromCache,
 
     /** POST /v1/sessions: a new session with an access and a refresh token. */
