@@ -3,7 +3,8 @@
 // only from the Authorization header (Basic or Bearer); never from the query string.
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { asArray } from '../lib/arrays.js';
-import type { BasicGrant, ClientContext, SessionsService } from '../modules/sessions/sessions.service.js';
+import type { BasicGrant } from '../modules/sessions/basic-cache.js';
+import type { ClientContext, SessionsService } from '../modules/sessions/sessions.service.js';
 import { type Caller, isAdmin } from '../modules/users/users.view.js';
 import { AppError } from './errors.js';
 

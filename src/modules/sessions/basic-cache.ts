@@ -17,9 +17,17 @@ interface Entry {
   expiresAt: number;
 }
 
+/** A Basic credential's remembered verification: whose it is, against which hash, until when. */
+export interface BasicGrant {
+  userId: string;
+  passwordHash: string;
+  /** A Date.now() time: the remembered verification ends then (ttlSeconds after it was made). */
+  expiresAt: number;
+}
+
 export interface BasicAuthCache {
-  /** The remembered verification of this credential, while it lasts (`expiresAt`, a Date.now() time). */
-  lookup(username: string, password: string): { userId: string; passwordHash: string; expiresAt: number } | null;
+  /** The remembered verification of this credential, while it lasts. */
+  lookup(username: string, password: string): BasicGrant | null;
   remember(username: string, password: string, userId: string, passwordHash: string): void;
   forget(username: string, password: string): void;
   /**

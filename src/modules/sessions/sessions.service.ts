@@ -13,7 +13,7 @@ import type { LoginsRepository } from '../logins/logins.repository.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { normalizeUsername } from '../users/users.service.js';
 import { type Caller, toUserView, type UserView } from '../users/users.view.js';
-import type { BasicAuthCache } from './basic-cache.js';
+import type { BasicAuthCache, BasicGrant } from './basic-cache.js';
 import type { CallerCache } from './caller-cache.js';
 import type { PasswordHasher } from './passwords.js';
 import type { SessionsRepository } from './sessions.repository.js';
@@ -33,14 +33,6 @@ export interface TokenPair {
   expires_in: number;
   refresh_token: string;
   user: UserView;
-}
-
-/** A Basic credential's remembered verification: whose it is, against which hash, until when. */
-export interface BasicGrant {
-  userId: string;
-  passwordHash: string;
-  /** A Date.now() time: the remembered verification ends then (GATEHOUSE_BASIC_AUTH_CACHE_SECONDS after it was made). */
-  expiresAt: number;
 }
 
 export interface SessionsServiceDeps {
