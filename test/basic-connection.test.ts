@@ -57,26 +57,30 @@ for (const { target, skip } of await targets()) {
     });
     after(async () => t?.close());
 
-    test('a grant answers only while its verification lasts and for the hash it was verified against', async () => {
-      const user = await t.createUser();
-      const client = connection(base);
-      try {
-        // Verified, then the user read into the authentication cache.
-        for (let i = 0; i < 2; i += 1) assert.equal((await client.me(t.basic(user.username, user.password))).status, 200);
-      } finally {
-        client.close();
-      }
-      const sessions = t.services.sessions;
-      const grant = sessions.basicGrant(user.username, user.password);
-      assert.ok(grant, 'a remembered verification');
-      assert.equal(sessions.basicFromGrant(grant)?.user.id, user.id);
-      assert.equal(sessions.basicFromGrant({ ...grant, expiresAt: Date.now() - 1 }), undefined, 'expired');
-      assert.equal(sessions.basicFromGrant({ ...grant, passwordHash: `${grant.passwordHash}x` }), undefined, 'another hash');
-      assert.equal(sessions.basicGrant(user.username, `${user.password}-wrong`), null, 'no grant for a wrong password');
-    });
-
     const withOwn = (overrides: Partial<Config>, run: (own: TestApp, base: string) => Promise<void>) =>
       withTestApp(target, overrides, async (own) => run(own, await own.app.listen({ port: 0, host: '127.0.0.1' })));
+
+    test('a grant answers only while its verification lasts and for the hash it was verified against', async () => {
+      // The user row stays in the authentication cache for its longest (1 s): the checks below run
+      // right after the request that read it.
+      await withOwn({ authCacheMilliseconds: 1000 }, async (own, ownBase) => {
+        const user = await own.createUser();
+        const client = connection(ownBase);
+        try {
+          // Verified, then the user read into the authentication cache.
+          for (let i = 0; i < 2; i += 1) assert.equal((await client.me(own.basic(user.username, user.password))).status, 200);
+          const sessions = own.services.sessions;
+          const grant = sessions.basicGrant(user.username, user.password);
+          assert.ok(grant, 'a remembered verification');
+          assert.equal(sessions.basicFromGrant(grant)?.user.id, user.id);
+          assert.equal(sessions.basicFromGrant({ ...grant, expiresAt: Date.now() - 1 }), undefined, 'expired');
+          assert.equal(sessions.basicFromGrant({ ...grant, passwordHash: `${grant.passwordHash}x` }), undefined, 'another hash');
+          assert.equal(sessions.basicGrant(user.username, `${user.password}-wrong`), null, 'no grant for a wrong password');
+        } finally {
+          client.close();
+        }
+      });
+    });
 
     /** Counts the hook's full lookups (decode, keyed hash, cache) of Basic credentials. */
     function countLookups(own: TestApp): { readonly count: number; restore(): void } {
