@@ -47,6 +47,18 @@ function connection(base: string) {
   };
 }
 
+type Connection = ReturnType<typeof connection>;
+
+/** Runs `use` with a connection of its own to `base`, closed afterwards. */
+async function overConnection(base: string, use: (client: Connection) => Promise<void>): Promise<void> {
+  const client = connection(base);
+  try {
+    await use(client);
+  } finally {
+    client.close();
+  }
+}
+
 for (const { target, skip } of await targets()) {
   describe(`Basic credentials kept by a connection on ${target}`, { skip }, () => {
     let t: TestApp;
@@ -65,8 +77,7 @@ for (const { target, skip } of await targets()) {
       // right after the request that read it.
       await withOwn({ authCacheMilliseconds: 1000 }, async (own, ownBase) => {
         const user = await own.createUser();
-        const client = connection(ownBase);
-        try {
+        await overConnection(ownBase, async (client) => {
           // Verified, then the user read into the authentication cache.
           for (let i = 0; i < 2; i += 1) assert.equal((await client.me(own.basic(user.username, user.password))).status, 200);
           const sessions = own.services.sessions;
@@ -76,9 +87,7 @@ for (const { target, skip } of await targets()) {
           assert.equal(sessions.basicFromGrant({ ...grant, expiresAt: Date.now() - 1 }), undefined, 'expired');
           assert.equal(sessions.basicFromGrant({ ...grant, passwordHash: `${grant.passwordHash}x` }), undefined, 'another hash');
           assert.equal(sessions.basicGrant(user.username, `${user.password}-wrong`), null, 'no grant for a wrong password');
-        } finally {
-          client.close();
-        }
+        });
       });
     });
 
@@ -106,9 +115,8 @@ for (const { target, skip } of await targets()) {
       // requests need no read that would take the long way.
       await withOwn({ authCacheMilliseconds: 1000 }, async (own, ownBase) => {
         const user = await own.createUser();
-        const client = connection(ownBase);
         const authorization = own.basic(user.username, user.password);
-        try {
+        await overConnection(ownBase, async (client) => {
           // The first request verifies the password; the second reads the user into the cache.
           for (let i = 0; i < 2; i += 1) assert.equal((await client.me(authorization)).status, 200);
           const lookups = countLookups(own);
@@ -122,17 +130,14 @@ for (const { target, skip } of await targets()) {
           // Each request would look the credential up (10) without the connection's grant; one is
           // allowed for the user's cache entry running out on a slow machine.
           assert.ok(lookups.count <= 1, `${lookups.count} lookups for 10 requests`);
-        } finally {
-          client.close();
-        }
+        });
       });
     });
 
     test("another client's credential on the same connection (a proxy's) gets its own caller, and a wrong one 401", async () => {
       const first = await t.createUser();
       const second = await t.createUser();
-      const client = connection(base);
-      try {
+      await overConnection(base, async (client) => {
         // Twice: the first verifies the password, the second reads the user into the authentication
         // cache, so that the connection's grant for `first` could answer on its own.
         for (let i = 0; i < 2; i += 1) assert.equal((await client.me(t.basic(first.username, first.password))).username, first.username);
@@ -143,15 +148,12 @@ for (const { target, skip } of await targets()) {
         assert.equal((await client.me(t.basic(first.username, first.password))).username, first.username);
         // The same user name with a different case is a different header: looked up, and the same user.
         assert.equal((await client.me(t.basic(first.username.toUpperCase(), first.password))).username, first.username);
-      } finally {
-        client.close();
-      }
+      });
     });
 
     test('a password change and a disabled user take effect at once on a connection that kept the credential', async () => {
       const user = await t.createUser();
-      const client = connection(base);
-      try {
+      await overConnection(base, async (client) => {
         const old = t.basic(user.username, user.password);
         assert.equal((await client.me(old)).status, 200);
         assert.equal((await client.me(old)).status, 200);
@@ -165,13 +167,10 @@ for (const { target, skip } of await targets()) {
         assert.equal(change.statusCode, 204, change.body);
         // Another connection signs in with the new password, so that the user's new row is in the
         // authentication cache: the kept grant must be refused for its hash, not for a missing row.
-        const elsewhere = connection(base);
-        try {
-          assert.equal((await elsewhere.me(t.basic(user.username, `${user.password}-renewed`))).status, 200);
-          assert.equal((await elsewhere.me(t.basic(user.username, `${user.password}-renewed`))).status, 200);
-        } finally {
-          elsewhere.close();
-        }
+        await overConnection(base, async (elsewhere) => {
+          assert.equal((await elsewhere.me(t.basic(user.username, renewed))).status, 200);
+          assert.equal((await elsewhere.me(t.basic(user.username, renewed))).status, 200);
+        });
         const afterChange = await client.me(old);
         assert.deepEqual([afterChange.status, afterChange.reused], [401, true]);
         assert.equal((await client.me(t.basic(user.username, renewed))).status, 200);
@@ -184,16 +183,13 @@ for (const { target, skip } of await targets()) {
         });
         assert.equal(disable.statusCode, 200, disable.body);
         assert.equal((await client.me(t.basic(user.username, renewed))).status, 401);
-      } finally {
-        client.close();
-      }
+      });
     });
 
     test('the kept credential ends with its remembered verification: then the password is verified again', async () => {
       await withOwn({ basicAuthCacheSeconds: 1 }, async (own, ownBase) => {
         const user = await own.createUser();
-        const client = connection(ownBase);
-        try {
+        await overConnection(ownBase, async (client) => {
           const verified = await passwordVerifications(own.app);
           assert.equal((await client.me(own.basic(user.username, user.password))).status, 200);
           assert.equal((await client.me(own.basic(user.username, user.password))).status, 200);
@@ -202,23 +198,18 @@ for (const { target, skip } of await targets()) {
           const later = await client.me(own.basic(user.username, user.password));
           assert.deepEqual([later.status, later.reused], [200, true]);
           assert.equal(await passwordVerifications(own.app), verified + 2, 'verified again once the second had passed');
-        } finally {
-          client.close();
-        }
+        });
       });
     });
 
     test('with the Basic cache off a connection keeps nothing: every request verifies the password', async () => {
       await withOwn({ basicAuthCacheSeconds: 0 }, async (own, ownBase) => {
         const user = await own.createUser();
-        const client = connection(ownBase);
-        try {
+        await overConnection(ownBase, async (client) => {
           const verified = await passwordVerifications(own.app);
           for (let i = 0; i < 3; i += 1) assert.equal((await client.me(own.basic(user.username, user.password))).status, 200);
           assert.equal(await passwordVerifications(own.app), verified + 3);
-        } finally {
-          client.close();
-        }
+        });
       });
     });
   });
