@@ -193,22 +193,24 @@ export function createSessionsService(deps: SessionsServiceDeps) {
    * undefined when authenticateBasic must be asked.
    */
   function basicFromCache(username: string, password: string): Caller | undefined {
-    const remembered = basicCache.lookup(username, password);
-    return remembered ? rememberedBasic(callerCache.cachedUser(remembered.userId), remembered) : undefined;
+    const grant = basicGrant(username, password);
+    return grant ? basicFromGrant(grant) : undefined;
   }
 
   /**
-   * The remembered verification of a Basic credential that has just authenticated a request, for
-   * its connection to keep (auth.ts); null when nothing is remembered (the cache is off).
+   * The remembered verification of a Basic credential, while it lasts: for basicFromCache, and for
+   * a connection to keep once the credential has authenticated a request on it (auth.ts); null
+   * when nothing is remembered (the cache is off).
    */
   function basicGrant(username: string, password: string): BasicGrant | null {
     return basicCache.lookup(username, password);
   }
 
   /**
-   * basicFromCache's answer for a credential whose grant its connection kept: the same checks
-   * (the verification has not expired, the user is active and has the hash it was verified
-   * against, read through the authentication cache) without decoding or hashing the credential.
+   * The caller of a remembered Basic credential, without waiting: while the verification has not
+   * expired and the user is active and has the hash it was verified against, as read through the
+   * authentication cache; undefined otherwise. A connection's kept grant gets its answer without
+   * decoding or hashing the credential (auth.ts).
    */
   function basicFromGrant(grant: BasicGrant): Caller | undefined {
     if (grant.expiresAt <= Date.now()) return undefined;
