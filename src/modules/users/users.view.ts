@@ -16,10 +16,13 @@ export interface UserView {
 }
 
 // Already RFC 3339 UTC with milliseconds, as nowIso() writes it (SQLite keeps the text, and
-// PostgreSQL's timestamptz arrives in this form: database.ts). Days up to 28 only, so that every
-// match is a real date that Date would give back unchanged; anything else goes through toIso. Parsing and re-printing four
-// dates per user was about 7% of a 20-user page's busy CPU time (SQLite profile, bench/RESULTS.md).
-const CANONICAL_ISO = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+// PostgreSQL's timestamptz arrives in this form: database.ts). Only real dates match, so that Date
+// would give each back unchanged: days 29 and 30 in every month but February, 31 in the seven long
+// months; February 29 and anything else go through toIso. Parsing and re-printing four dates per
+// user was about 7% of a 20-user page's busy CPU time (SQLite profile, bench/RESULTS.md). Days 29
+// to 31 once took that slow path too: for three days a month, every date written that day did.
+const CANONICAL_ISO =
+  /^\d{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
 
 function iso(value: string | Date): string;
 function iso(value: string | Date | null): string | null;
