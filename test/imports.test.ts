@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import argon2 from 'argon2';
 import { toIso } from '../src/lib/time.js';
+import { MAX_STORED_FAILURES } from '../src/modules/imports/imports.repository.js';
 import { CHUNK_ROWS, CHUNKS_PER_COMMIT } from '../src/modules/imports/imports.service.js';
 import { buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
@@ -277,6 +278,24 @@ for (const { target, skip } of await targets()) {
       assert.equal((await signIn(t, first, long)).statusCode, 201);
       assert.equal((await signIn(t, last, PASSWORD)).statusCode, 201);
       assert.deepEqual(await usernamesLike(t, 'bad'), [], 'no failed row created a user');
+    });
+
+    test('a job keeps the first MAX_STORED_FAILURES failed rows, and counts them all', async () => {
+      // Five chunks, four of them processed at once (the lanes of one worker), so that they race for the room.
+      const rows = CHUNK_ROWS * 4 + 100;
+      const lines: unknown[] = [];
+      for (let row = 1; row <= rows; row++) lines.push({ username: uniqueName(`cap${row}x`), email: 'not-an-email', password_hash: HASH });
+      const job = await importRows(t, ndjson(lines));
+      assert.deepEqual(counts(job), { status: 'completed', rows_read: rows, created: 0, skipped: 0, failed: rows });
+      const stored = await t.services.database.db
+        .selectFrom('import_failures')
+        .select(['row_number'])
+        .where('job_id', '=', job.id)
+        .orderBy('row_number')
+        .execute();
+      assert.equal(stored.length, MAX_STORED_FAILURES);
+      // Chunks may finish in any order; each keeps its own rows in order, up to the room left.
+      assert.ok(stored.every((failure) => failure.row_number >= 1 && failure.row_number <= rows));
     });
 
     test('malformed CSV rows (a wrong field count, an unterminated quote) fail with their row numbers', async () => {

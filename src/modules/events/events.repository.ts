@@ -3,7 +3,7 @@
 // driver returns as a string: Number() brings it back (exact up to 2^53).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { deleteInBatches } from '../../db/batches.js';
-import { type BulkColumn, jsonRowsInsert } from '../../db/bulk-insert.js';
+import { type BulkColumn, unnestRowsInsert } from '../../db/bulk-insert.js';
 import type { Database, Dialect } from '../../db/schema.js';
 import type { Executor } from '../users/users.repository.js';
 
@@ -19,7 +19,8 @@ export interface StoredEvent {
 
 export type NewEvent = { id: string; type: string; subject: string; time: string; data: string };
 
-const EVENT_COLUMNS: readonly BulkColumn<NewEvent>[] = [
+/** The outbox's columns, as a bulk insert writes them. */
+export const EVENT_COLUMNS: readonly BulkColumn<NewEvent>[] = [
   { name: 'id', type: 'text' },
   { name: 'type', type: 'text' },
   { name: 'subject', type: 'text' },
@@ -34,12 +35,12 @@ export function createEventsRepository(db: Kysely<Database>, dialect: Dialect) {
   return {
     /**
      * Appends events in one statement; their sequence numbers follow the order given. Several at
-     * once on PostgreSQL go as one JSON parameter (bulk-insert.ts).
+     * once on PostgreSQL go as one array per column (bulk-insert.ts).
      */
     async append(trx: Executor, ...events: NewEvent[]): Promise<void> {
       if (events.length === 0) return;
       if (postgres && events.length > 1) {
-        await jsonRowsInsert('outbox_events', EVENT_COLUMNS, events).execute(trx);
+        await unnestRowsInsert('outbox_events', EVENT_COLUMNS, events).execute(trx);
         return;
       }
       await trx

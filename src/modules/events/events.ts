@@ -51,6 +51,8 @@ export interface EventRecorder {
    * that statement has run.
    */
   toRow(type: EventType, subject: string, data: Record<string, unknown>): NewEvent;
+  /** Several events as outbox rows with one time, as recordMany writes them; then written(). */
+  toRows(many: { type: EventType; subject: string; data: Record<string, unknown> }[]): NewEvent[];
   written(): void;
 }
 
@@ -62,6 +64,10 @@ export function createEventRecorder(events: EventsRepository, onRecorded: () => 
     time: nowIso(),
     data: JSON.stringify(data),
   });
+  const toRows = (many: { type: EventType; subject: string; data: Record<string, unknown> }[]): NewEvent[] => {
+    const time = nowIso();
+    return many.map(({ type, subject, data }) => ({ id: uuidv7(), type, subject, time, data: JSON.stringify(data) }));
+  };
   return {
     async record(trx, type, subject, data) {
       await events.append(trx, toRow(type, subject, data));
@@ -69,14 +75,11 @@ export function createEventRecorder(events: EventsRepository, onRecorded: () => 
     },
     async recordMany(trx, many) {
       if (many.length === 0) return;
-      const time = nowIso();
-      await events.append(
-        trx,
-        ...many.map(({ type, subject, data }) => ({ id: uuidv7(), type, subject, time, data: JSON.stringify(data) })),
-      );
+      await events.append(trx, ...toRows(many));
       onRecorded();
     },
     toRow,
+    toRows,
     written() {
       onRecorded();
     },

@@ -241,25 +241,38 @@ export function createImportsService(deps: ImportsServiceDeps) {
         }
       };
       await Promise.all(Array.from({ length: Math.min(deps.hashLanes, rows.length) }, lane));
+      const failures: { rowNumber: number; reason: string }[] = [];
+      const candidates: UserRow[] = [];
+      for (const entry of prepared) {
+        if ('reason' in entry) failures.push(entry);
+        else candidates.push(entry.user);
+      }
+      const createdEvents = (users: readonly UserRow[]) =>
+        users.map((user) => ({ type: 'user.created' as const, subject: user.id, data: { user: makeUserView(user), import_id: jobId } }));
+      if (postgres && failures.length === 0) {
+        // One statement: every candidate's event is made here, and the database keeps those of the
+        // users it created (imports.repository's importChunk says why).
+        const outcome = await imports.importChunk(
+          jobId,
+          seq,
+          { users: candidates, events: events.toRows(createdEvents(candidates)) },
+          nowIso(),
+        );
+        if (outcome.created > 0) {
+          events.written();
+          deps.onUsersCreated?.();
+        }
+        return outcome.locked;
+      }
       let created = 0;
       const done = await db.transaction().execute(async (trx) => {
+        if (failures.length > 0) await imports.lockJob(trx, postgres, jobId);
         if (!(await imports.lockChunk(trx, jobId, seq, postgres))) return false;
-        const failures: { rowNumber: number; reason: string }[] = [];
-        const candidates: UserRow[] = [];
-        for (const entry of prepared) {
-          if ('reason' in entry) failures.push(entry);
-          else candidates.push(entry.user);
-        }
         // One statement for the whole chunk (one round trip instead of one per row: bench S7). Rows
         // go in in order, so of two rows with the same username or email the first is created and
         // the second skipped, as it is one by one; RETURNING names exactly the rows created.
         const createdIds = new Set(await deps.users.insertNew(candidates, trx));
-        await events.recordMany(
-          trx,
-          candidates
-            .filter((user) => createdIds.has(user.id))
-            .map((user) => ({ type: 'user.created', subject: user.id, data: { user: makeUserView(user), import_id: jobId } })),
-        );
+        await events.recordMany(trx, createdEvents(candidates.filter((user) => createdIds.has(user.id))));
         created = createdIds.size;
         const skipped = candidates.length - created;
         await imports.recordFailures(trx, jobId, failures);

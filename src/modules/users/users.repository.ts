@@ -1,6 +1,6 @@
 // Kysely queries on `users`, nothing else: plain rows in and out, an optional transaction.
 import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
-import { type BulkColumn, jsonRowsInsert } from '../../db/bulk-insert.js';
+import { type BulkColumn, unnestRowsInsert } from '../../db/bulk-insert.js';
 import type { Database, Dialect, Timestamp, UsersTable } from '../../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -50,7 +50,8 @@ export interface UserListQuery {
   neverLoggedIn?: boolean;
 }
 
-const USER_COLUMNS: readonly BulkColumn<UserRow>[] = [
+/** The users table's columns, as a bulk insert writes them (an import's chunk). */
+export const USER_COLUMNS: readonly BulkColumn<UserRow>[] = [
   { name: 'id', type: 'text' },
   { name: 'username', type: 'text' },
   { name: 'email', type: 'text' },
@@ -78,7 +79,8 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
     async insertNew(rows: readonly UserRow[], trx: Executor = db): Promise<string[]> {
       if (rows.length === 0) return [];
       const created = postgres
-        ? (await sql<{ id: string }>`${jsonRowsInsert('users', USER_COLUMNS, rows)} on conflict do nothing returning id`.execute(trx)).rows
+        ? (await sql<{ id: string }>`${unnestRowsInsert('users', USER_COLUMNS, rows)} on conflict do nothing returning id`.execute(trx))
+            .rows
         : await trx
             .insertInto('users')
             .values([...rows])
