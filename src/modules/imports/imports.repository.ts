@@ -180,11 +180,6 @@ export function createImportsRepository(db: Kysely<Database>) {
     },
 
     /**
-     * Locks the chunk for the transaction (on PostgreSQL); false when it is done already. Its rows
-     * (about 100 kB) were read just before the transaction, so they are not fetched again: only
-     * whether they are still there.
-     */
-    /**
      * Holds the job's row until the transaction ends (PostgreSQL; SQLite runs one transaction at a
      * time): chunks that store failures count the stored ones one after the other.
      */
@@ -192,6 +187,11 @@ export function createImportsRepository(db: Kysely<Database>) {
       if (postgres) await trx.selectFrom('import_jobs').select('id').where('id', '=', jobId).forUpdate().execute();
     },
 
+    /**
+     * Locks the chunk for the transaction (on PostgreSQL); false when it is done already. Its rows
+     * (about 100 kB) were read just before the transaction, so they are not fetched again: only
+     * whether they are still there.
+     */
     async lockChunk(trx: Transaction<Database>, jobId: string, seq: number, postgres: boolean): Promise<boolean> {
       let select = trx
         .selectFrom('import_chunks')
@@ -235,8 +235,8 @@ export function createImportsRepository(db: Kysely<Database>) {
      * row, so a chunk's transaction holds that row's lock until it commits; sent statement by
      * statement, that was until the event loop came back to it, between other chunks' work, and the
      * other chunks' transactions queued behind it (bench S7). A chunk with failures takes the
-     * transaction, which locks the job first: the cap on stored failures needs their count to be
-     * the committed one.
+     * transaction, which locks the job before it counts the stored failures: the cap needs that
+     * count to be the committed one.
      */
     async importChunk(
       jobId: string,

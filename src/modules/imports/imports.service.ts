@@ -266,7 +266,6 @@ export function createImportsService(deps: ImportsServiceDeps) {
       }
       let created = 0;
       const done = await db.transaction().execute(async (trx) => {
-        if (failures.length > 0) await imports.lockJob(trx, postgres, jobId);
         if (!(await imports.lockChunk(trx, jobId, seq, postgres))) return false;
         // One statement for the whole chunk (one round trip instead of one per row: bench S7). Rows
         // go in in order, so of two rows with the same username or email the first is created and
@@ -275,6 +274,9 @@ export function createImportsService(deps: ImportsServiceDeps) {
         await events.recordMany(trx, createdEvents(candidates.filter((user) => createdIds.has(user.id))));
         created = createdIds.size;
         const skipped = candidates.length - created;
+        // The job's row is locked after the users, as importChunk locks it, so that the two kinds of
+        // chunk never wait for each other in opposite orders.
+        if (failures.length > 0) await imports.lockJob(trx, postgres, jobId);
         await imports.recordFailures(trx, jobId, failures);
         await imports.finishChunk(trx, jobId, seq, { created, skipped, failures }, nowIso());
         return true;
