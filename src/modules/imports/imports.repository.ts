@@ -267,6 +267,8 @@ export function createImportsRepository(db: Kysely<Database>) {
           update import_chunks set status = 'done', rows = null, claimed_until = null
           where job_id = ${jobId} and seq = ${seq} and exists (select from chunk)
         ), counted as (
+          -- finishChunk's counts and completeIfDone's rule, in this statement: a later statement
+          -- would not be atomic with it, and a job could end with every chunk done but not completed.
           update import_jobs set
             created = import_jobs.created + outcome.created,
             skipped = import_jobs.skipped + ${chunk.users.length} - outcome.created,
@@ -298,6 +300,7 @@ export function createImportsRepository(db: Kysely<Database>) {
     },
   };
 
+  /** Completes a queued job whose chunks are all done. importChunk applies the same rule in its statement. */
   async function completeIfDone(trx: Transaction<Database>, jobId: string, now: string): Promise<void> {
     await trx
       .updateTable('import_jobs')
