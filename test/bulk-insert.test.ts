@@ -78,7 +78,7 @@ for (const { target, skip } of await targets()) {
     }
 
     test('every value comes back as it was sent, NULL as null', async () => {
-      const users = repositoryFor(db);
+      const users = createUsersRepository(db, 'postgres');
       const rows = AWKWARD.map((text, n) => user(`awkward-${n}`, text, n % 2 === 0 ? { last_login_at: '2026-05-15T08:30:00.000Z' } : {}));
       rows.push(user('no-display-name', null));
       const created = await users.insertNew(rows);
@@ -97,7 +97,7 @@ for (const { target, skip } of await targets()) {
     });
 
     test('of two rows that collide the first is created and only it is returned', async () => {
-      const users = repositoryFor(db);
+      const users = createUsersRepository(db, 'postgres');
       const first = user('collide-first', 'first');
       const second = user('collide-first', 'second');
       const sameEmail = user('collide-other', 'third', { email: first.email });
@@ -138,8 +138,4 @@ for (const { target, skip } of await targets()) {
       );
     });
   });
-}
-
-function repositoryFor(db: Kysely<Database>) {
-  return createUsersRepository(db, 'postgres');
 }
