@@ -30,4 +30,8 @@ if (before) {
   if (pool.length === poolSize()) globalThis[Symbol.for('gatehouse.threadPool')] = pool.map(Number);
 }
 
+// Before the command and its modules load, so that no full collection comes first (bin/tick-shape.cjs
+// says why).
+require('./tick-shape.cjs').keepTickEntryShape();
+
 import('./launch.js');
