@@ -14,9 +14,10 @@ const { executionAsyncResource } = require('node:async_hooks');
 
 const KEPT = Symbol.for('gatehouse.tickEntry');
 
-/** Inside a nextTick callback, the running entry is the current async resource. */
+/** Inside a nextTick callback, the running entry is the current async resource. Once per process. */
 function keepTickEntryShape() {
-  if (globalThis[KEPT] !== undefined) return;
+  if (KEPT in globalThis) return;
+  globalThis[KEPT] = null;
   process.nextTick(() => {
     globalThis[KEPT] = executionAsyncResource();
   });
