@@ -57,16 +57,16 @@ export interface EventRecorder {
 }
 
 export function createEventRecorder(events: EventsRepository, onRecorded: () => void = () => {}): EventRecorder {
-  const toRow = (type: EventType, subject: string, data: Record<string, unknown>): NewEvent => ({
+  const toRow = (type: EventType, subject: string, data: Record<string, unknown>, time = nowIso()): NewEvent => ({
     id: uuidv7(),
     type,
     subject,
-    time: nowIso(),
+    time,
     data: JSON.stringify(data),
   });
   const toRows = (many: { type: EventType; subject: string; data: Record<string, unknown> }[]): NewEvent[] => {
     const time = nowIso();
-    return many.map(({ type, subject, data }) => ({ id: uuidv7(), type, subject, time, data: JSON.stringify(data) }));
+    return many.map(({ type, subject, data }) => toRow(type, subject, data, time));
   };
   return {
     async record(trx, type, subject, data) {
