@@ -16,6 +16,7 @@ import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
 import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
 import { type LoadFigures, type LoadOptions, runLoad } from './lib/load.js';
+import { measurePaired } from './lib/paired.js';
 import { peakRssBytes, resetPeakRss, type ServerProcess, stopAllChildren, stopServer } from './lib/processes.js';
 import { type Argon2Rate, type Row, renderReport } from './lib/report.js';
 import {
@@ -109,17 +110,16 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 try {
   if (needsGatehouse) {
-    // The ceiling is measured before gatehouse starts and, when S1 or S2 runs, again right after
-    // them, and they are read against the mean: the machine's speed drifts within a minute, and one
-    // measurement alone moved their ratios by as much as any change did (RESULTS, sixth round). The
-    // ceiling's server waits idle meanwhile, and gatehouse waits idle during the second run.
+    // S1 and S2 are measured in turns with the ceiling (lib/paired.ts says why); the other scenarios'
+    // column is read against the mean of those ceiling figures, or, when neither runs, against one
+    // run of the ceiling before gatehouse starts.
     const ceilingServer = await startCeiling();
-    const measureCeiling = async () => {
-      ceilingRuns.push(await measure(ceilingServer, () => runLoad(settings(`${ceilingServer.url}/`))));
-    };
-    await measureCeiling();
+    const ceilingSide = { server: ceilingServer, load: settings(`${ceilingServer.url}/`) };
     const lastAgainstCeiling = scenarios.filter((each) => each === 'S1' || each === 'S2').at(-1);
-    if (!lastAgainstCeiling) await stopServer(ceilingServer.child);
+    if (!lastAgainstCeiling) {
+      ceilingRuns.push(await measure(ceilingServer, () => runLoad(ceilingSide.load)));
+      await stopServer(ceilingServer.child);
+    }
 
     database = await createTestDatabase(target);
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
@@ -135,15 +135,30 @@ try {
     const runTag = Date.now().toString(36);
 
     for (const scenario of scenarios) {
-      if (scenario === 'S1') rows.push({ scenario, what: 'Bearer GET /v1/users/me', ...(await measure(gatehouse, () => runLoad(s1))) });
-      if (scenario === 'S2') {
-        const figures = await measure(gatehouse, () =>
-          runLoad(settings(`${gatehouse.url}/v1/users?limit=20`, { headers: { authorization: basic(ADMIN.username, ADMIN.password) } })),
-        );
-        rows.push({ scenario, what: 'Basic GET /v1/users?limit=20 (100 users)', ...figures });
+      if (scenario === 'S1' || scenario === 'S2') {
+        const load =
+          scenario === 'S1'
+            ? s1
+            : settings(`${gatehouse.url}/v1/users?limit=20`, { headers: { authorization: basic(ADMIN.username, ADMIN.password) } });
+        const paired = await measurePaired({ server: gatehouse, load }, ceilingSide, durationSeconds);
+        const what = scenario === 'S1' ? 'Bearer GET /v1/users/me' : 'Basic GET /v1/users?limit=20 (100 users)';
+        rows.push({ scenario, what, ...paired.scenario, ceiling: paired.ceiling, slices: paired.slices });
+        ceilingRuns.push(paired.ceiling);
       }
       if (scenario === lastAgainstCeiling) {
-        await measureCeiling();
+        // The method's own noise, in this run: a second ceiling process measured the same way against
+        // the first. Its share would be 100% on a quiet machine; how far it lands from 100% is how
+        // far S1's and S2's shares can move without any change in code.
+        const second = await startCeiling();
+        const paired = await measurePaired({ server: second, load: settings(`${second.url}/`) }, ceilingSide, durationSeconds);
+        await stopServer(second.child);
+        rows.push({
+          scenario: 'A/A',
+          what: 'a second bare Fastify 5 GET /',
+          ...paired.scenario,
+          ceiling: paired.ceiling,
+          slices: paired.slices,
+        });
         await stopServer(ceilingServer.child);
       }
       if (scenario === 'S3') {

@@ -11,6 +11,10 @@ export interface Row extends Measured {
   what: string;
   /** S6: the sign-in load that ran alongside. */
   alongside?: LoadFigures;
+  /** S1 and S2: the ceiling measured in turns with them (lib/paired.ts), which their share is of. */
+  ceiling?: Measured;
+  /** S1 and S2: how many slices a side. */
+  slices?: number;
 }
 
 /** The raw rate S3 is read against: the mean of the runs just before and just after its load. */
@@ -27,8 +31,8 @@ export interface ReportInput {
   connections: number;
   smoke: boolean;
   /**
-   * The ceiling's runs: one before gatehouse's scenarios and, when S1 or S2 ran, one more right after
-   * them. Every ratio is read against their mean.
+   * The ceiling's figures: those measured in turns with S1 and S2 or, when neither ran, one run before
+   * gatehouse started. S1 and S2 are read against their own; the other rows against the mean.
    */
   ceilingRuns: Measured[];
   rows: Row[];
@@ -58,8 +62,13 @@ function ceilingRate(runs: readonly Measured[]): number {
   return runs.length > 0 ? runs.reduce((sum, run) => sum + run.requestsPerSecond, 0) / runs.length : Number.NaN;
 }
 
+/** A row's share of the ceiling: of the ceiling measured in turns with it, else of the mean. */
+function shareOfCeiling(row: Row, runs: readonly Measured[]): number {
+  return row.requestsPerSecond / (row.ceiling ? row.ceiling.requestsPerSecond : ceilingRate(runs));
+}
+
 function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | null } {
-  const ofCeiling = row.requestsPerSecond / ceilingRate(input.ceilingRuns);
+  const ofCeiling = shareOfCeiling(row, input.ceilingRuns);
   switch (row.scenario) {
     case 'S1': {
       const met = ofCeiling >= 0.5 && row.peakRssBytes <= 200 * MB;
@@ -77,6 +86,8 @@ function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | 
       const met = share >= 0.85 && row.p99Ms <= 500;
       return { text: `≥ 85% of raw argon2id (${fixed(share * 100, 0)}%), p99 ≤ 500 ms: ${verdict(met)}`, met };
     }
+    case 'A/A':
+      return { text: 'none (100% on a quiet machine)', met: null };
     case 'S6': {
       const met = row.p99Ms <= 50;
       return { text: `S1 p99 ≤ 50 ms: ${verdict(met)}`, met };
@@ -101,15 +112,13 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
       '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | of ceiling | target |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     );
-  const readAgainst = input.rows.filter((row) => row.scenario === 'S1' || row.scenario === 'S2').map((row) => row.scenario);
-  const after = `again after ${readAgainst.join(' and ')}`;
-  runs.forEach((run, i) => {
-    const what = runs.length === 1 ? 'bare Fastify 5 GET /' : `bare Fastify 5 GET /, ${i === 0 ? 'before gatehouse' : after}`;
-    lines.push(line('ceiling', what, run, `${fixed((run.requestsPerSecond / ceilingRps) * 100, 1)}%`, ''));
-  });
+  const paired = input.rows.filter((row) => row.ceiling);
+  if (paired.length === 0) for (const run of runs) lines.push(line('ceiling', 'bare Fastify 5 GET /, before gatehouse', run, '100.0%', ''));
   const results = input.rows.map((row) => ({ row, target: targetOf(row, input) }));
-  for (const { row, target } of results)
-    lines.push(line(row.scenario, row.what, row, `${fixed((row.requestsPerSecond / ceilingRps) * 100, 1)}%`, target.text));
+  for (const { row, target } of results) {
+    if (row.ceiling) lines.push(line('ceiling', `bare Fastify 5 GET /, in turns with ${row.scenario}`, row.ceiling, '100.0%', ''));
+    lines.push(line(row.scenario, row.what, row, `${fixed(shareOfCeiling(row, runs) * 100, 1)}%`, target.text));
+  }
   if (input.originS2)
     lines.push(
       line(
@@ -121,10 +130,22 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
       ),
     );
   lines.push('');
-  if (runs.length > 1)
+  if (paired.length > 0) {
+    const slices = paired[0]?.slices ?? 1;
+    const seconds = (paired[0]?.durationSeconds ?? 0) / slices;
+    const names = paired.map((row) => row.scenario).filter((name) => name !== 'A/A');
     lines.push(
-      `Ceiling: ${fixed(ceilingRps, 0)} req/s, the mean of ${runs.map((run) => fixed(run.requestsPerSecond, 0)).join(' and ')} (before gatehouse and ${after}); every share of the ceiling is of the mean.`,
+      `${names.join(' and ')} ran in turns with the ceiling, ${slices} slices of ${fixed(seconds, 1)} s a side ` +
+        '(ceiling, scenario, scenario, ceiling, …) after 1 s of warm-up each, and each share is of the ceiling measured beside it; ' +
+        "their p50 is the median of the slices' p50s and their p99 the highest slice's." +
+        (paired.some((row) => row.scenario === 'A/A')
+          ? " A/A is a second ceiling process measured the same way against the first: how far its share lands from 100% is how far this run could move S1's and S2's without any change in code."
+          : '') +
+        (input.rows.length > paired.length || input.originS2
+          ? ` Other rows' share is of the mean of ${names.join("'s and ")}'s ceilings, ${fixed(ceilingRps, 0)} req/s.`
+          : ''),
     );
+  }
   if (input.argon2Rate) {
     const s3 = input.rows.find((row) => row.scenario === 'S3');
     const share = s3 ? ` S3 signs in ${fixed((s3.successesPerSecond / input.argon2Rate.verifiesPerSecond) * 100, 0)}% of that.` : '';
@@ -163,7 +184,7 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
       originS2: input.originS2,
       scenarios: results.map(({ row, target }) => ({
         ...row,
-        ofCeiling: row.requestsPerSecond / ceilingRps,
+        ofCeiling: shareOfCeiling(row, runs),
         target: target.text,
         met: target.met,
       })),
