@@ -15,6 +15,7 @@ import { normalizeUsername } from '../users/users.service.js';
 import { type Caller, toUserView, type UserView } from '../users/users.view.js';
 import type { BasicAuthCache, BasicGrant } from './basic-cache.js';
 import type { CallerCache } from './caller-cache.js';
+import { RecentFailureTimes } from './failure-times.js';
 import type { PasswordHasher } from './passwords.js';
 import type { SessionsRepository } from './sessions.repository.js';
 import type { SignInThrottle } from './throttle.js';
@@ -64,8 +65,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
   const { db, config, users, sessions, logins, hasher, tokens, throttle, basicCache, callerCache, events } = deps;
   // Last time this instance wrote last_seen_at per user; the database check bounds other instances.
   const lastSeenWrites = new Map<string, number>();
-  // Moving average of a failed sign-in's duration: a blocked attempt takes as long.
-  let typicalFailureMs = 0;
+  // How long recent failed sign-ins took: a blocked attempt takes as long as one of them.
+  const failureTimes = new RecentFailureTimes();
 
   function loginEvent(userId: string | null, success: boolean, method: LoginMethod, context: ClientContext, at: string) {
     return {
@@ -84,7 +85,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
    * null after the same work: one throttle charge, one argon2id verify (against a dummy hash for
    * an unknown user) and one failure event (with no user for an unknown username). A success is
    * recorded by the caller, where it is a sign-in. A blocked attempt is a 429 that verifies
-   * nothing but takes as long as a failed attempt typically does, so its timing tells nothing either.
+   * nothing but takes as long as a recent failed attempt did (failure-times.ts), so its timing tells
+   * nothing either.
    * When the hashing pool would refuse the verify, the answer is that 503 before anything else: no
    * lookup, no throttle charge (the refusal does not depend on the username either).
    */
@@ -101,9 +103,9 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       attempt = await throttle.begin(rawUsername, context.ip ?? 'unknown');
     } catch (error) {
       // Both paths have paid for the throttle check; the blocked one now waits what the rest of a
-      // failed attempt (lookup, verify, event) typically takes.
+      // recent failed attempt (lookup, verify, event) took.
       deps.onThrottled();
-      await new Promise((resolve) => setTimeout(resolve, typicalFailureMs || hasher.typicalVerifyMilliseconds()));
+      await new Promise((resolve) => setTimeout(resolve, failureTimes.pick() ?? hasher.typicalVerifyMilliseconds()));
       throw error;
     }
     // Measured from here, so that a slowed-down attempt's wait does not count.
@@ -125,8 +127,7 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     await attempt.finish(success);
     if (!success || !user) {
       await logins.insert(loginEvent(user?.id ?? null, false, method, context, nowIso()));
-      const elapsed = performance.now() - started;
-      typicalFailureMs = typicalFailureMs === 0 ? elapsed : typicalFailureMs * 0.95 + elapsed * 0.05;
+      failureTimes.add(performance.now() - started);
       return null;
     }
     if (needsRehash) {
