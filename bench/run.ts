@@ -333,6 +333,8 @@ writeFileSync(
 
 if (needsGatehouse && !(ceilingRuns.length > 0 && ceilingRuns.every((run) => run.successesPerSecond > 0)))
   failures.push('the ceiling served nothing');
+const aa = rows.find((row) => row.scenario === 'A/A');
+if (aa && !(aa.successesPerSecond > 0 && (aa.ceiling?.successesPerSecond ?? 0) > 0)) failures.push('the A/A ceilings served nothing');
 for (const scenario of scenarios) {
   if (scenario === 'signin-timing') {
     if (!signinTiming?.ran) failures.push('signin-timing did not run to its end');

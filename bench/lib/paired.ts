@@ -24,7 +24,7 @@ export interface PairedFigures {
   sliceSeconds: number;
 }
 
-/** How a run of `durationSeconds` a side is cut: 2 s slices, or one slice when shorter than two. */
+/** How a run of `durationSeconds` a side is cut: an even number of slices (two at least) of about SLICE_SECONDS. */
 export function slicing(durationSeconds: number): { slices: number; sliceSeconds: number } {
   const slices = Math.max(2, 2 * Math.round(durationSeconds / SLICE_SECONDS / 2));
   return { slices, sliceSeconds: durationSeconds / slices };
