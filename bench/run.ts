@@ -142,7 +142,7 @@ try {
             : settings(`${gatehouse.url}/v1/users?limit=20`, { headers: { authorization: basic(ADMIN.username, ADMIN.password) } });
         const paired = await measurePaired({ server: gatehouse, load }, ceilingSide, durationSeconds);
         const what = scenario === 'S1' ? 'Bearer GET /v1/users/me' : 'Basic GET /v1/users?limit=20 (100 users)';
-        rows.push({ scenario, what, ...paired.scenario, ceiling: paired.ceiling, slices: paired.slices });
+        rows.push({ scenario, what, ...paired.scenario, ceiling: paired.ceiling });
         ceilingRuns.push(paired.ceiling);
       }
       if (scenario === lastAgainstCeiling) {
@@ -157,7 +157,6 @@ try {
           what: 'a second bare Fastify 5 GET /',
           ...paired.scenario,
           ceiling: paired.ceiling,
-          slices: paired.slices,
         });
         await stopServer(ceilingServer.child);
       }

@@ -20,8 +20,6 @@ export interface Side {
 export interface PairedFigures {
   scenario: Measured;
   ceiling: Measured;
-  slices: number;
-  sliceSeconds: number;
 }
 
 /** How a run of `durationSeconds` a side is cut: an even number of slices (two at least) of about SLICE_SECONDS. */
@@ -47,8 +45,6 @@ export async function measurePaired(scenario: Side, ceiling: Side, durationSecon
   return {
     scenario: { ...combine(done.scenario), peakRssBytes: peakRssBytes(scenario.server.pid) },
     ceiling: { ...combine(done.ceiling), peakRssBytes: peakRssBytes(ceiling.server.pid) },
-    slices,
-    sliceSeconds,
   };
 }
 

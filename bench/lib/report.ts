@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import type { PagePair } from './deep-page.js';
 import type { ImportFigures } from './import-rate.js';
 import type { LoadFigures } from './load.js';
+import { slicing } from './paired.js';
 
 export type Measured = LoadFigures & { peakRssBytes: number };
 export interface Row extends Measured {
@@ -13,8 +14,6 @@ export interface Row extends Measured {
   alongside?: LoadFigures;
   /** S1 and S2: the ceiling measured in turns with them (lib/paired.ts), which their share is of. */
   ceiling?: Measured;
-  /** S1 and S2: how many slices a side. */
-  slices?: number;
 }
 
 /** The raw rate S3 is read against: the mean of the runs just before and just after its load. */
@@ -131,11 +130,10 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
     );
   lines.push('');
   if (paired.length > 0) {
-    const slices = paired[0]?.slices ?? 1;
-    const seconds = (paired[0]?.durationSeconds ?? 0) / slices;
+    const { slices, sliceSeconds } = slicing(input.durationSeconds);
     const names = paired.map((row) => row.scenario).filter((name) => name !== 'A/A');
     lines.push(
-      `${names.join(' and ')} ran in turns with the ceiling, ${slices} slices of ${fixed(seconds, 1)} s a side ` +
+      `${names.join(' and ')} ran in turns with the ceiling, ${slices} slices of ${fixed(sliceSeconds, 1)} s a side ` +
         '(ceiling, scenario, scenario, ceiling, …) after 1 s of warm-up each, and each share is of the ceiling measured beside it; ' +
         "their p50 is the median of the slices' p50s and their p99 the highest slice's." +
         (paired.some((row) => row.scenario === 'A/A')
