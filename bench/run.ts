@@ -8,11 +8,12 @@
 //                         [--database sqlite|postgres] [--samples 300 (signin-timing)] [--smoke]
 //                         [--users 1000000 (S5, S7)] [--cpu-prof DIR]
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
 import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
+import { type CpuSplit, cpuSplit, snapshot } from './lib/cpu-split.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
 import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
 import { type LoadFigures, type LoadOptions, runLoad } from './lib/load.js';
@@ -166,13 +167,21 @@ try {
         // moved the ratio by as much (RESULTS, fourth round).
         const rawSeconds = Math.min(durationSeconds, 5);
         const before = await measureArgon2VerifiesPerSecond(rawSeconds);
-        rows.push({ scenario, what: 'POST /v1/sessions', ...(await measure(gatehouse, () => runLoad(signIn))) });
+        let split: CpuSplit | null = null;
+        const figures = await measure(gatehouse, async () => {
+          const start = existsSync('/proc/stat') ? snapshot(gatehouse.pid) : null;
+          const load = await runLoad(signIn);
+          if (start) split = cpuSplit(gatehouse.pid, start, snapshot(gatehouse.pid));
+          return load;
+        });
+        rows.push({ scenario, what: 'POST /v1/sessions', ...figures });
         const after = await measureArgon2VerifiesPerSecond(rawSeconds);
         argon2Rate = {
           verifiesPerSecond: (before.verifiesPerSecond + after.verifiesPerSecond) / 2,
           lanes: before.lanes,
           before: before.verifiesPerSecond,
           after: after.verifiesPerSecond,
+          split,
         };
       }
       if (scenario === 'S4') {

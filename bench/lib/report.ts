@@ -1,6 +1,7 @@
 // The runner's report: a Markdown table (each scenario as a share of the ceiling, with the issue's
 // targets marked met or missed) and the same figures as JSON.
 import { cpus } from 'node:os';
+import type { CpuSplit } from './cpu-split.js';
 import type { PagePair } from './deep-page.js';
 import type { ImportFigures } from './import-rate.js';
 import type { LoadFigures } from './load.js';
@@ -22,6 +23,8 @@ export interface Argon2Rate {
   lanes: number;
   before: number;
   after: number;
+  /** Where the machine's CPU time went during S3's load (lib/cpu-split.ts); null where /proc is not there. */
+  split: CpuSplit | null;
 }
 
 export interface ReportInput {
@@ -96,6 +99,16 @@ function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | 
   }
 }
 
+/** S3's CPU split as one line: the hashing threads' share is about what S3 can sign in of the raw rate. */
+export function describeSplit(split: CpuSplit, s3: LoadFigures): string {
+  const percent = (share: number) => `${fixed(share * 100, 1)}%`;
+  const responses = s3.requestsPerSecond * s3.durationSeconds;
+  const perResponse = responses > 0 ? ` (${fixed((split.eventLoopSeconds * 1000) / responses, 2)} ms a response)` : '';
+  if (split.hashing === 0)
+    return `During S3 gatehouse's event loop used ${percent(split.eventLoop)} of the machine${perResponse}; its hashing threads could not be told from its other threads (the thread pool is not at a raised nice value).`;
+  return `During S3 the machine's CPU time went to gatehouse's hashing threads ${percent(split.hashing)}, its event loop ${percent(split.eventLoop)}${perResponse}, its other threads ${percent(split.otherThreads)}, the rest of the machine (the runner, the database) ${percent(split.elsewhere)}, idle ${percent(split.idle)}.`;
+}
+
 export function renderReport(input: ReportInput): { markdown: string; json: Record<string, unknown> } {
   const runs = input.ceilingRuns;
   const ceilingRps = ceilingRate(runs);
@@ -150,6 +163,7 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
     lines.push(
       `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in-process): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s, the mean of ${fixed(input.argon2Rate.before, 1)}/s just before S3 and ${fixed(input.argon2Rate.after, 1)}/s just after.${share}`,
     );
+    if (s3 && input.argon2Rate.split) lines.push(describeSplit(input.argon2Rate.split, s3));
   }
   for (const row of input.rows) {
     const statuses = Object.entries(row.statusCounts)
