@@ -359,7 +359,7 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     'GATEHOUSE_HASH_CONCURRENCY',
     'hashConcurrency',
     '0',
-    'Password hashes computed at once; `0`: the number of cores.',
+    'Password hashes computed at once; `0`: one more than the number of cores when the hashing threads run below the event loop (`GATEHOUSE_HASH_NICE`), else the number of cores.',
     integer(0, 1024),
   ),
   hashQueueMax: s(

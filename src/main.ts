@@ -15,7 +15,7 @@ export async function serve(config: Readonly<Config>): Promise<FastifyInstance> 
   const pool = setThreadPoolPriority(config.hashNice);
   if (pool.nice === null) logger.info(`thread pool (password hashing) left at the event loop's priority: ${pool.why}`);
   else logger.info({ nice: pool.nice, threads: pool.threads.length }, 'thread pool (password hashing) runs below the event loop');
-  const services = await createServices(config, logger);
+  const services = await createServices(config, logger, { hashingBelowEventLoop: pool.nice !== null });
   const admin = await ensureFirstAdmin(services);
   if (admin?.generatedPassword) {
     const where =

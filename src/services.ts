@@ -62,7 +62,24 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export async function createServices(config: Readonly<Config>, logger: Logger, options: { migrate?: boolean } = {}): Promise<Services> {
+/**
+ * Password hashes computed at once when GATEHOUSE_HASH_CONCURRENCY is 0. Where the hashing threads run
+ * below the event loop's priority (`serve`, GATEHOUSE_HASH_NICE), one more than the cores: when a hash
+ * ends, the next one starts only once the event loop gets to it, and under sign-in load it is often
+ * busy with the last one's answer, so with one hash a core a core sat idle 6–7% of the time; the extra
+ * hash fills that time, and being below the event loop it cannot delay a request (RESULTS, thirteenth
+ * round). At the event loop's priority an extra hash would compete with requests: one a core.
+ * bin/gatehouse.cjs sizes libuv's thread pool for the larger count.
+ */
+export function defaultHashConcurrency(cores: number, hashingBelowEventLoop: boolean): number {
+  return hashingBelowEventLoop ? cores + 1 : cores;
+}
+
+export async function createServices(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: { migrate?: boolean; hashingBelowEventLoop?: boolean } = {},
+): Promise<Services> {
   const metrics = createMetrics();
   const database = createDatabase(config, {
     onPoolError: (error, server) => logger.error({ err: error, server }, 'database pool error'),
@@ -79,15 +96,20 @@ export async function createServices(config: Readonly<Config>, logger: Logger, o
       const applied = await migrateToLatest(database.db);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
-    const concurrency = config.hashConcurrency || availableParallelism();
+    const concurrency = config.hashConcurrency || defaultHashConcurrency(availableParallelism(), options.hashingBelowEventLoop === true);
+    const queueMax = config.hashQueueMax || concurrency * 64;
     const pool = createHashPool(
       concurrency,
-      config.hashQueueMax || concurrency * 64,
+      queueMax,
       metrics.countHashRejection,
       config.hashMaxWaitMilliseconds,
       config.hashShedDelayMilliseconds,
     );
     metrics.watchHashPool(pool);
+    logger.info(
+      { hashes_at_once: concurrency, queue_max: queueMax },
+      'password hashing: at most this many at once (GATEHOUSE_HASH_CONCURRENCY)',
+    );
     const hasher = await createPasswordHasher(config.passwordHashProfile, {
       pool,
       observe: metrics.observeHash,

@@ -3,6 +3,7 @@
 // the server's /proc/<pid>/task/*/stat, so Linux only (elsewhere the setting does nothing).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { after, describe, test } from 'node:test';
 import { setThreadPoolPriority } from '../src/lib/thread-pool.js';
 import { createTestDatabase } from './helpers/databases.js';
@@ -102,6 +103,28 @@ describe('the thread pool priority', {
         threads.map(() => 0),
       );
       assert.match(server.output().stdout, /GATEHOUSE_HASH_NICE=0/);
+    });
+  });
+
+  test('one hash more than the cores by default, and a pool thread for each and one more', async () => {
+    const cores = availableParallelism();
+    // UV_THREADPOOL_SIZE empty: unset, whatever the environment running the tests has.
+    await withServer({ GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', UV_THREADPOOL_SIZE: '' }, async (server) => {
+      assert.match(server.output().stdout, new RegExp(`"hashes_at_once":${cores + 1}[,}]`));
+      const lowered = threadsOf(server.child.pid as number).filter((thread) => thread.nice === 10);
+      assert.equal(lowered.length, Math.max(cores + 2, 4));
+    });
+    await withServer(
+      { GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', GATEHOUSE_HASH_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '' },
+      async (server) => {
+        assert.match(server.output().stdout, /"hashes_at_once":6[,}]/);
+        assert.equal(threadsOf(server.child.pid as number).filter((thread) => thread.nice === 10).length, 7);
+        assert.equal(await signIn(server), 201);
+      },
+    );
+    // At the event loop's priority an extra hash would compete with requests: one a core.
+    await withServer({ GATEHOUSE_PASSWORD_HASH_PROFILE: 'test', GATEHOUSE_HASH_NICE: '0' }, async (server) => {
+      assert.match(server.output().stdout, new RegExp(`"hashes_at_once":${cores}[,}]`));
     });
   });
 
