@@ -67,8 +67,9 @@ export interface Services {
  * below the event loop's priority (`serve`, GATEHOUSE_HASH_NICE), one more than the cores: when a hash
  * ends, the next one starts only once the event loop gets to it, and under sign-in load it is often
  * busy with the last one's answer, so with one hash a core a core sat idle 6–7% of the time; the extra
- * hash fills that time, and being below the event loop it cannot delay a request (RESULTS, thirteenth
- * round). At the event loop's priority an extra hash would compete with requests: one a core.
+ * hash fills that time, and being below the event loop it takes only time the event loop leaves (a
+ * Bearer request's p99 during sign-in load did not move: RESULTS, thirteenth round). At the event
+ * loop's priority an extra hash would compete with requests: one a core.
  * bin/gatehouse.cjs sizes libuv's thread pool for the larger count.
  */
 export function defaultHashConcurrency(cores: number, hashingBelowEventLoop: boolean): number {
