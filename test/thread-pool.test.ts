@@ -2,9 +2,9 @@
 // where argon2id hashes, at a lower CPU priority than the event loop, and no other thread. Read from
 // the server's /proc/<pid>/task/*/stat, so Linux only (elsewhere the setting does nothing).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { after, describe, test } from 'node:test';
+import { threadTimes } from '../bench/lib/cpu-split.js';
 import { setThreadPoolPriority } from '../src/lib/thread-pool.js';
 import { createTestDatabase } from './helpers/databases.js';
 import { killRemainingChildren, type Server, startServer } from './helpers/processes.js';
@@ -17,19 +17,7 @@ interface Thread {
 }
 
 function threadsOf(pid: number): Thread[] {
-  const threads: Thread[] = [];
-  for (const id of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${id}/stat`, 'utf8');
-    } catch {
-      continue; // ended between the listing and the read
-    }
-    // After the command's name in parentheses: state (field 3) … utime (14), stime (15) … nice (19).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    threads.push({ id: Number(id), nice: Number(fields[16]), cpu: Number(fields[11]) + Number(fields[12]) });
-  }
-  return threads;
+  return [...threadTimes(pid)].map(([id, { ticks, nice }]) => ({ id, nice, cpu: ticks }));
 }
 
 const ADMIN_PASSWORD = 'thread-pool-admin-password-1';

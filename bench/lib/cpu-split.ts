@@ -53,7 +53,8 @@ export function parseThreadStat(text: string): ThreadTimes {
   return { ticks: utime + stime, nice };
 }
 
-export function snapshot(pid: number): CpuSnapshot {
+/** Each thread of process `pid` by thread id, from /proc/<pid>/task/<tid>/stat. */
+export function threadTimes(pid: number): Map<number, ThreadTimes> {
   const threads = new Map<number, ThreadTimes>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -62,7 +63,11 @@ export function snapshot(pid: number): CpuSnapshot {
       // The thread ended between the listing and the read: its time is lost to both snapshots.
     }
   }
-  return { ...parseProcStat(readFileSync('/proc/stat', 'utf8')), threads };
+  return threads;
+}
+
+export function snapshot(pid: number): CpuSnapshot {
+  return { ...parseProcStat(readFileSync('/proc/stat', 'utf8')), threads: threadTimes(pid) };
 }
 
 /** The split between two snapshots of process `pid`; ticks per second from `ticksPerSecond`. */
