@@ -12,6 +12,7 @@ export interface Config {
   databaseConnectTimeoutMs: number;
   databaseStatementTimeoutMs: number;
   databaseIdleTimeoutMs: number;
+  databasePreparedStatements: boolean;
   host: string;
   port: number;
   logLevel: string;
@@ -200,6 +201,13 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     '30000',
     'An idle pooled PostgreSQL connection is closed after this long.',
     integer(1000, 3_600_000),
+  ),
+  databasePreparedStatements: s(
+    'DATABASE_PREPARED_STATEMENTS',
+    'databasePreparedStatements',
+    'true',
+    "PostgreSQL: send the sign-in's statements as named prepared statements. Set `false` behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`).",
+    boolean,
   ),
   host: s('HOST', 'host', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).', text),
   port: s('PORT', 'port', '8080', 'TCP port to listen on.', integer(0, 65535)),

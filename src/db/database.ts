@@ -7,6 +7,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase as SqliteDialectDatabase, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { sendMarkedQueriesByName } from './prepared.js';
 import { createReplicaRouter, type ReplicaRouter, type ReplicaState } from './replicas.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -29,6 +30,7 @@ type DatabaseConfig = Pick<Config, 'databaseUrl' | 'databasePoolMax'> &
       | 'databaseConnectTimeoutMs'
       | 'databaseStatementTimeoutMs'
       | 'databaseIdleTimeoutMs'
+      | 'databasePreparedStatements'
     >
   >;
 
@@ -90,7 +92,10 @@ function createPool(databaseUrl: string, config: DatabaseConfig, onError: (error
   // pool's: its 'error' when the server ends the connection crashed the process (seen in the cluster's
   // primary-outage test). Each client gets one for its whole life; the statement it was running, or
   // the next one, fails and that request answers 503, and the pool drops the broken client on release.
-  pool.on('connect', (client) => client.on('error', onError));
+  pool.on('connect', (client) => {
+    client.on('error', onError);
+    if (config.databasePreparedStatements ?? true) sendMarkedQueriesByName(client);
+  });
   return pool;
 }
 

@@ -1,9 +1,10 @@
 // Kysely queries on sessions and refresh_tokens. Refresh tokens are stored as SHA-256 hashes only.
 import type { Kysely, Selectable } from 'kysely';
+import { prepared } from '../../db/prepared.js';
 import type { Database, SessionsTable } from '../../db/schema.js';
 import type { NewEvent } from '../events/events.repository.js';
 import type { LoginEventRow } from '../logins/logins.repository.js';
-import { type Executor, loginMovesForward, type UserRow } from '../users/users.repository.js';
+import { type Executor, loginMovesForward, USER_COLUMN_NAMES, type UserRow } from '../users/users.repository.js';
 import type { LiveSession } from './caller-cache.js';
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -43,7 +44,7 @@ export function createSessionsRepository(db: Kysely<Database>) {
     async recordSignIn(writes: SignInWrites): Promise<UserRow | undefined> {
       const { session, refreshTokenHash, login, event } = writes;
       const at = session.created_at;
-      return db
+      const query = db
         .with('new_session', (q) => q.insertInto('sessions').values(session).returning('id'))
         .with('new_refresh_token', (q) =>
           q.insertInto('refresh_tokens').values(refreshTokenRow(session, refreshTokenHash)).returning('token_hash'),
@@ -59,8 +60,9 @@ export function createSessionsRepository(db: Kysely<Database>) {
         .set({ last_login_at: at })
         .where('id', '=', session.user_id)
         .where(loginMovesForward(at))
-        .returningAll()
-        .executeTakeFirst();
+        .returning(USER_COLUMN_NAMES)
+        .compile();
+      return (await db.executeQuery(prepared(query))).rows[0];
     },
 
     /** The live session and its active user in one query: the check a Bearer request makes. */

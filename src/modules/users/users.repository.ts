@@ -1,6 +1,7 @@
 // Kysely queries on `users`, nothing else: plain rows in and out, an optional transaction.
 import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import { type BulkColumn, unnestRowsInsert } from '../../db/bulk-insert.js';
+import { prepared } from '../../db/prepared.js';
 import type { Database, Dialect, Timestamp, UsersTable } from '../../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -65,6 +66,12 @@ export const USER_COLUMNS: readonly BulkColumn<UserRow>[] = [
   { name: 'last_seen_at', type: 'timestamptz' },
 ];
 
+/**
+ * The same columns by name: what a prepared statement selects instead of `*`, so that a column added
+ * by a later migration does not change its result (db/prepared.ts).
+ */
+export const USER_COLUMN_NAMES = USER_COLUMNS.map((column) => column.name);
+
 export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
   const postgres = dialect === 'postgres';
   return {
@@ -94,8 +101,10 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
       return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
+    /** The sign-in's lookup: a prepared statement on PostgreSQL (db/prepared.ts). */
     async findByUsername(username: string, trx: Executor = db): Promise<UserRow | undefined> {
-      return trx.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+      const query = trx.selectFrom('users').select(USER_COLUMN_NAMES).where('username', '=', username).compile();
+      return (await trx.executeQuery(prepared(query))).rows[0];
     },
 
     async findAll(trx: Executor = db): Promise<UserRow[]> {
