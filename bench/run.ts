@@ -171,6 +171,11 @@ try {
         const figures = await measure(gatehouse, async () => {
           const start = existsSync('/proc/stat') ? snapshot(gatehouse.pid) : null;
           const load = await runLoad(signIn);
+          if (gatehouse.child.exitCode !== null || gatehouse.child.signalCode !== null) {
+            throw new Error(
+              `gatehouse exited during S3 (${gatehouse.child.signalCode ?? `code ${gatehouse.child.exitCode}`}); its last output:\n${gatehouse.output()}`,
+            );
+          }
           if (start) split = cpuSplit(gatehouse.pid, start, snapshot(gatehouse.pid));
           return load;
         });

@@ -1,6 +1,7 @@
 // bench/lib/cpu-split.ts: reading /proc, and how S3's CPU time is split between the hashing threads,
 // the event loop, the server's other threads, the rest of the machine and idle.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { type CpuSnapshot, cpuSplit, parseProcStat, parseThreadStat, snapshot } from '../bench/lib/cpu-split.js';
@@ -69,4 +70,10 @@ test('a live snapshot of this process counts the event loop it keeps busy', { sk
   const split = cpuSplit(process.pid, before, snapshot(process.pid));
   assert.ok(split.eventLoopSeconds >= 0.15, `event loop ${split.eventLoopSeconds} s`);
   assert.ok(split.eventLoop > 0 && split.eventLoop <= 1);
+});
+
+test('a snapshot of a process that has exited says so', { skip: !existsSync('/proc/stat') && 'no /proc here' }, () => {
+  const exited = spawnSync(process.execPath, ['-e', '0']);
+  assert.equal(exited.status, 0);
+  assert.throws(() => snapshot(exited.pid), /process \d+ is not running/);
 });

@@ -56,7 +56,14 @@ export function parseThreadStat(text: string): ThreadTimes {
 /** Each thread of process `pid` by thread id, from /proc/<pid>/task/<tid>/stat. */
 export function threadTimes(pid: number): Map<number, ThreadTimes> {
   const threads = new Map<number, ThreadTimes>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`process ${pid} is not running (it exited?)`);
+    throw error;
+  }
+  for (const tid of tids) {
     try {
       threads.set(Number(tid), parseThreadStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
     } catch {
