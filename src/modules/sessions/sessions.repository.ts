@@ -2,6 +2,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { prepared } from '../../db/prepared.js';
 import type { Database, SessionsTable } from '../../db/schema.js';
+import { queryTemplate } from '../../db/template.js';
 import type { NewEvent } from '../events/events.repository.js';
 import type { LoginEventRow } from '../logins/logins.repository.js';
 import { type Executor, loginMovesForward, USER_COLUMN_NAMES, type UserRow } from '../users/users.repository.js';
@@ -17,6 +18,30 @@ export interface SignInWrites {
   event: NewEvent;
 }
 
+/** recordSignIn's statement's values, flat, as its template fills them in. */
+type SignInValues = {
+  sessionId: SessionRow['id'];
+  userId: SessionRow['user_id'];
+  at: SessionRow['created_at'];
+  expiresAt: SessionRow['expires_at'];
+  revokedAt: SessionRow['revoked_at'];
+  ip: SessionRow['ip'];
+  userAgent: SessionRow['user_agent'];
+  tokenHash: string;
+  loginId: LoginEventRow['id'];
+  loginUserId: LoginEventRow['user_id'];
+  loginAt: LoginEventRow['at'];
+  loginSuccess: LoginEventRow['success'];
+  loginMethod: LoginEventRow['method'];
+  loginIp: LoginEventRow['ip'];
+  loginUserAgent: LoginEventRow['user_agent'];
+  eventId: NewEvent['id'];
+  eventType: NewEvent['type'];
+  eventSubject: NewEvent['subject'];
+  eventTime: NewEvent['time'];
+  eventData: NewEvent['data'];
+};
+
 export function createSessionsRepository(db: Kysely<Database>) {
   const refreshTokenRow = (session: SessionRow, tokenHash: string) => ({
     token_hash: tokenHash,
@@ -24,6 +49,56 @@ export function createSessionsRepository(db: Kysely<Database>) {
     created_at: session.created_at,
     used_at: null,
   });
+
+  // recordSignIn's statement, built and compiled once (db/template.ts): its values by name.
+  const signInStatement = queryTemplate((v: SignInValues) =>
+    db
+      .with('new_session', (q) =>
+        q
+          .insertInto('sessions')
+          .values({
+            id: v.sessionId,
+            user_id: v.userId,
+            created_at: v.at,
+            expires_at: v.expiresAt,
+            revoked_at: v.revokedAt,
+            ip: v.ip,
+            user_agent: v.userAgent,
+          })
+          .returning('id'),
+      )
+      .with('new_refresh_token', (q) =>
+        q
+          .insertInto('refresh_tokens')
+          .values({ token_hash: v.tokenHash, session_id: v.sessionId, created_at: v.at, used_at: null })
+          .returning('token_hash'),
+      )
+      .with('new_login', (q) =>
+        q
+          .insertInto('login_events')
+          .values({
+            id: v.loginId,
+            user_id: v.loginUserId,
+            at: v.loginAt,
+            success: v.loginSuccess,
+            method: v.loginMethod,
+            ip: v.loginIp,
+            user_agent: v.loginUserAgent,
+          })
+          .returning('id'),
+      )
+      .with('new_event', (q) =>
+        q
+          .insertInto('outbox_events')
+          .values({ id: v.eventId, type: v.eventType, subject: v.eventSubject, time: v.eventTime, data: v.eventData, published_at: null })
+          .returning('seq'),
+      )
+      .updateTable('users')
+      .set({ last_login_at: v.at })
+      .where('id', '=', v.userId)
+      .where(loginMovesForward(v.at))
+      .returning(USER_COLUMN_NAMES),
+  );
 
   return {
     async insert(session: SessionRow, refreshTokenHash: string, trx: Executor = db): Promise<void> {
@@ -43,25 +118,28 @@ export function createSessionsRepository(db: Kysely<Database>) {
      */
     async recordSignIn(writes: SignInWrites): Promise<UserRow | undefined> {
       const { session, refreshTokenHash, login, event } = writes;
-      const at = session.created_at;
-      const query = db
-        .with('new_session', (q) => q.insertInto('sessions').values(session).returning('id'))
-        .with('new_refresh_token', (q) =>
-          q.insertInto('refresh_tokens').values(refreshTokenRow(session, refreshTokenHash)).returning('token_hash'),
-        )
-        .with('new_login', (q) => q.insertInto('login_events').values(login).returning('id'))
-        .with('new_event', (q) =>
-          q
-            .insertInto('outbox_events')
-            .values({ ...event, published_at: null })
-            .returning('seq'),
-        )
-        .updateTable('users')
-        .set({ last_login_at: at })
-        .where('id', '=', session.user_id)
-        .where(loginMovesForward(at))
-        .returning(USER_COLUMN_NAMES)
-        .compile();
+      const query = signInStatement({
+        sessionId: session.id,
+        userId: session.user_id,
+        at: session.created_at,
+        expiresAt: session.expires_at,
+        revokedAt: session.revoked_at,
+        ip: session.ip,
+        userAgent: session.user_agent,
+        tokenHash: refreshTokenHash,
+        loginId: login.id,
+        loginUserId: login.user_id,
+        loginAt: login.at,
+        loginSuccess: login.success,
+        loginMethod: login.method,
+        loginIp: login.ip,
+        loginUserAgent: login.user_agent,
+        eventId: event.id,
+        eventType: event.type,
+        eventSubject: event.subject,
+        eventTime: event.time,
+        eventData: event.data,
+      });
       return (await db.executeQuery(prepared(query))).rows[0];
     },
 

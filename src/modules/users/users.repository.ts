@@ -3,6 +3,7 @@ import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transac
 import { type BulkColumn, unnestRowsInsert } from '../../db/bulk-insert.js';
 import { prepared } from '../../db/prepared.js';
 import type { Database, Dialect, Timestamp, UsersTable } from '../../db/schema.js';
+import { queryTemplate } from '../../db/template.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -74,6 +75,9 @@ export const USER_COLUMN_NAMES = USER_COLUMNS.map((column) => column.name);
 
 export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
   const postgres = dialect === 'postgres';
+  const byUsername = queryTemplate((v: { username: string }) =>
+    db.selectFrom('users').select(USER_COLUMN_NAMES).where('username', '=', v.username),
+  );
   return {
     async insert(row: UserRow, trx: Executor = db): Promise<void> {
       await trx.insertInto('users').values(row).execute();
@@ -101,10 +105,9 @@ export function createUsersRepository(db: Kysely<Database>, dialect: Dialect) {
       return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
-    /** The sign-in's lookup: a prepared statement on PostgreSQL (db/prepared.ts). */
+    /** The sign-in's lookup: compiled once (db/template.ts), a prepared statement on PostgreSQL (db/prepared.ts). */
     async findByUsername(username: string, trx: Executor = db): Promise<UserRow | undefined> {
-      const query = trx.selectFrom('users').select(USER_COLUMN_NAMES).where('username', '=', username).compile();
-      return (await trx.executeQuery(prepared(query))).rows[0];
+      return (await trx.executeQuery(prepared(byUsername({ username })))).rows[0];
     },
 
     async findAll(trx: Executor = db): Promise<UserRow[]> {
