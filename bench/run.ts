@@ -274,17 +274,7 @@ async function runBigScenarios(): Promise<void> {
       const offset = Math.floor(users * 0.9);
       const sorts: DeepSort[] = ['created_at', 'username', '-last_login_at'];
       for (const sort of sorts)
-        deepPages.push(
-          await measurePagePair(
-            gatehouse.url,
-            bearer,
-            bigDatabase.url,
-            sort,
-            offset,
-            (options) => measure(gatehouse, () => runLoad(options)),
-            settings,
-          ),
-        );
+        deepPages.push(await measurePagePair(gatehouse, bearer, bigDatabase.url, sort, offset, durationSeconds, settings));
     }
     if (scenarios.includes('S7')) {
       resetPeakRss(gatehouse.pid);

@@ -1,4 +1,4 @@
-// bench/lib/paired.ts: how S1's and S2's runs are cut into slices, and how the slices' figures are
+// bench/lib/paired.ts: how S1's, S2's and S5's runs are cut into slices, and how the slices' figures are
 // added back up (the whole measurement runs in CI's bench smoke run).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -46,4 +46,15 @@ test('combine weighs each slice by its time, sums the counts, and keeps the wors
   assert.equal(whole.timeouts, 1);
   assert.deepEqual(whole.statusCounts, { 200: 998 + 6000 + 500, 503: 2 });
   assert.throws(() => combine([]));
+});
+
+test("combine can take the slices' median p99 instead (S5: one slow slice does not decide a ratio)", () => {
+  const parts = [slice(1, 100, { p99Ms: 30 }), slice(1, 100, { p99Ms: 120 }), slice(1, 100, { p99Ms: 25 }), slice(1, 100, { p99Ms: 28 })];
+  assert.equal(combine(parts, 'median').p99Ms, 28);
+  assert.equal(combine(parts).p99Ms, 120);
+  // The parts keep their order: the median is taken from a copy.
+  assert.deepEqual(
+    parts.map((part) => part.p99Ms),
+    [30, 120, 25, 28],
+  );
 });

@@ -3,6 +3,8 @@
 // through the API would take hours of argon2id), then both pages are loaded with autocannon.
 import pg from 'pg';
 import type { LoadFigures, LoadOptions } from './load.js';
+import { measurePaired } from './paired.js';
+import type { ServerProcess } from './processes.js';
 
 export interface SeedFigures {
   users: number;
@@ -108,20 +110,25 @@ export interface PagePair {
   deep: LoadFigures & { peakRssBytes: number };
 }
 
-/** Loads the first page and the deep page of one sort for the same time, one after the other. */
+/**
+ * Loads the first page and the deep page of one sort in turns, in 1 s slices (paired.ts), so that the
+ * machine's changes of speed weigh on both alike: measured one after the other, a p99 ratio moved by
+ * as much as the pages' difference (0.60–1.55× in one afternoon's runs, fourteenth round).
+ */
 export async function measurePagePair(
-  base: string,
+  server: ServerProcess,
   authorization: string,
   databaseUrl: string,
   sort: DeepSort,
   offset: number,
-  measure: (options: LoadOptions) => Promise<LoadFigures & { peakRssBytes: number }>,
+  durationSeconds: number,
   settings: (url: string, extra?: Partial<LoadOptions>) => LoadOptions,
 ): Promise<PagePair> {
-  const cursor = await deepCursor(base, authorization, databaseUrl, sort, offset);
+  const cursor = await deepCursor(server.url, authorization, databaseUrl, sort, offset);
   const sortParam = sort === 'created_at' ? '' : `&sort=${encodeURIComponent(sort)}`;
   const headers = { authorization };
-  const first = await measure(settings(`${base}/v1/users?limit=20${sortParam}`, { headers }));
-  const deep = await measure(settings(`${base}/v1/users?limit=20${sortParam}&cursor=${cursor}`, { headers }));
-  return { sort, offset, first, deep };
+  const first = { server, load: settings(`${server.url}/v1/users?limit=20${sortParam}`, { headers }) };
+  const deep = { server, load: settings(`${server.url}/v1/users?limit=20${sortParam}&cursor=${cursor}`, { headers }) };
+  const paired = await measurePaired(deep, first, durationSeconds, 'median');
+  return { sort, offset, first: paired.ceiling, deep: paired.scenario };
 }

@@ -28,7 +28,18 @@ export function slicing(durationSeconds: number): { slices: number; sliceSeconds
   return { slices, sliceSeconds: durationSeconds / slices };
 }
 
-export async function measurePaired(scenario: Side, ceiling: Side, durationSeconds: number): Promise<PairedFigures> {
+/**
+ * How the slices' p99s make one: the highest (S1, S2: never lower than the whole run's would be), or
+ * the median (S5, whose target is a ratio of p99s: one slow slice of either side would decide it).
+ */
+export type P99Of = 'highest' | 'median';
+
+export async function measurePaired(
+  scenario: Side,
+  ceiling: Side,
+  durationSeconds: number,
+  p99Of: P99Of = 'highest',
+): Promise<PairedFigures> {
   const { slices, sliceSeconds } = slicing(durationSeconds);
   for (const side of [ceiling, scenario]) await runLoad({ ...side.load, durationSeconds: WARM_UP_SECONDS });
   resetPeakRss(scenario.server.pid);
@@ -43,29 +54,31 @@ export async function measurePaired(scenario: Side, ceiling: Side, durationSecon
     }
   }
   return {
-    scenario: { ...combine(done.scenario), peakRssBytes: peakRssBytes(scenario.server.pid) },
-    ceiling: { ...combine(done.ceiling), peakRssBytes: peakRssBytes(ceiling.server.pid) },
+    scenario: { ...combine(done.scenario, p99Of), peakRssBytes: peakRssBytes(scenario.server.pid) },
+    ceiling: { ...combine(done.ceiling, p99Of), peakRssBytes: peakRssBytes(ceiling.server.pid) },
   };
 }
 
 /**
  * One figure from several slices: rates are total responses over total time; counts are summed.
  * Latency percentiles cannot be merged from autocannon's summaries: p50 is the median of the
- * slices' p50s and p99 the highest of their p99s (never lower than the whole run's p99 would be).
+ * slices' p50s and p99 the highest of their p99s (never lower than the whole run's p99 would be),
+ * or their median.
  */
-export function combine(parts: readonly LoadFigures[]): LoadFigures {
+export function combine(parts: readonly LoadFigures[], p99Of: P99Of = 'highest'): LoadFigures {
   if (parts.length === 0) throw new Error('combine: no slices');
   const seconds = parts.reduce((sum, part) => sum + part.durationSeconds, 0);
   const total = (rate: (part: LoadFigures) => number) => parts.reduce((sum, part) => sum + rate(part) * part.durationSeconds, 0);
   const statusCounts: Record<string, number> = {};
   for (const part of parts)
     for (const [status, count] of Object.entries(part.statusCounts)) statusCounts[status] = (statusCounts[status] ?? 0) + count;
-  const p50s = parts.map((part) => part.p50Ms).sort((a, b) => a - b);
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
+  const p99s = parts.map((part) => part.p99Ms);
   return {
     requestsPerSecond: total((part) => part.requestsPerSecond) / seconds,
     successesPerSecond: total((part) => part.successesPerSecond) / seconds,
-    p50Ms: p50s[Math.floor((p50s.length - 1) / 2)] as number,
-    p99Ms: Math.max(...parts.map((part) => part.p99Ms)),
+    p50Ms: median(parts.map((part) => part.p50Ms)),
+    p99Ms: p99Of === 'median' ? median(p99s) : Math.max(...p99s),
     non2xx: parts.reduce((sum, part) => sum + part.non2xx, 0),
     errors: parts.reduce((sum, part) => sum + part.errors, 0),
     timeouts: parts.reduce((sum, part) => sum + part.timeouts, 0),

@@ -5,7 +5,7 @@ import type { CpuSplit } from './cpu-split.js';
 import type { PagePair } from './deep-page.js';
 import type { ImportFigures } from './import-rate.js';
 import type { LoadFigures } from './load.js';
-import { slicing } from './paired.js';
+import { SLICE_SECONDS, slicing } from './paired.js';
 
 export type Measured = LoadFigures & { peakRssBytes: number };
 export interface Row extends Measured {
@@ -219,7 +219,8 @@ function renderBig(
     lines.push(
       '',
       `S5: ${big.users} users on PostgreSQL${big.seeded ? `, seeded with INSERT … SELECT in ${fixed(big.seeded.seconds)} s` : ''}; ` +
-        'Bearer GET /v1/users?limit=20, first page then the page after the row at offset 90%.',
+        'Bearer GET /v1/users?limit=20, the first page and the page after the row at offset 90%, in turns in ' +
+        `slices of about ${SLICE_SECONDS} s (p50 and p99: the slices' medians).`,
       '',
       '| scenario | what | req/s | 2xx/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MB | deep p99 / first p99 | target |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
