@@ -1,7 +1,7 @@
 // Named prepared statements on PostgreSQL for the statements every sign-in runs. Kysely sends each
-// query unnamed, so PostgreSQL parses and plans it on every execution: for the sign-in's statement
-// with its five parts that was most of the database's CPU time a sign-in (bench/RESULTS.md, tenth
-// and fourteenth rounds). A query marked here is sent by name instead; pg parses it once per
+// query unnamed, so PostgreSQL parses and plans it on every execution: for the sign-in's two
+// statements that was about 40% of the database's CPU time a sign-in (bench/RESULTS.md, tenth and
+// fourteenth rounds). A query marked here is sent by name instead; pg parses it once per
 // connection and PostgreSQL keeps its plan.
 //   - Marked queries name their columns (no `*`): a prepared statement whose result columns change,
 //     as they would after a rolling deploy's migration adds one, fails with "cached plan must not

@@ -6,7 +6,7 @@
 // and a constant text, which prepared.ts can send as a named statement.
 import type { Compilable, CompiledQuery } from 'kysely';
 
-// A NUL cannot reach PostgreSQL inside a text value, so no real value looks like a placeholder.
+// Starts with a NUL, which no constant of a query holds: only a stand-in looks like this.
 const PLACEHOLDER = '\u0000gatehouse-template-value:';
 
 type Slot<V> = { name: keyof V } | { constant: unknown };
