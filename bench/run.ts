@@ -15,6 +15,7 @@ import { createTestDatabase, type Target, type TestDatabase } from '../test/help
 import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
 import { type CpuSplit, cpuSplit, snapshot } from './lib/cpu-split.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
+import { waitForHashesToFinish } from './lib/hash-drain.js';
 import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
 import { type LoadFigures, type LoadOptions, runLoad } from './lib/load.js';
 import { measurePaired } from './lib/paired.js';
@@ -180,12 +181,14 @@ try {
           return load;
         });
         rows.push({ scenario, what: 'POST /v1/sessions', ...figures });
+        const drainMs = await waitForHashesToFinish(gatehouse.url);
         const after = await measureArgon2VerifiesPerSecond(rawSeconds);
         argon2Rate = {
           verifiesPerSecond: (before.verifiesPerSecond + after.verifiesPerSecond) / 2,
           lanes: before.lanes,
           before: before.verifiesPerSecond,
           after: after.verifiesPerSecond,
+          drainMs,
           split,
         };
       }
