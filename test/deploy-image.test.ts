@@ -104,7 +104,7 @@ describe('Dockerfile', () => {
     const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
     assert.equal(
       start,
-      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} node ${env.NODE_OPTIONS} bin/gatehouse.cjs serve`,
+      `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} exec node ${env.NODE_OPTIONS} bin/gatehouse.cjs serve`,
       'npm start as the image',
     );
     assert.equal(env.HOST, '0.0.0.0');

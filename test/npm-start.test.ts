@@ -1,0 +1,93 @@
+// `npm start` as an operator's process manager runs it: SIGTERM goes to the npm process, not to the
+// server. npm passes it to the shell it ran the script in; the script's `exec` makes that shell the
+// server itself, which drains and exits (without it, the server kept running with parent 1).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { freePort } from '../scripts/cluster/system.js';
+import { within } from './helpers/processes.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-npm-start-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every process below `root`, from /proc (Linux). */
+function descendants(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name, in parentheses, may hold spaces: the fields after it are fixed.
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // The process ended while the directory was read.
+    }
+  }
+  const found: number[] = [];
+  const visit = (pid: number) => {
+    for (const [child, parent] of parents) {
+      if (parent !== pid) continue;
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(root);
+  return found;
+}
+
+test('SIGTERM to `npm start` drains and stops the server it started', async () => {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env))
+    if (!/^(GATEHOUSE_|DATABASE_|AMQP_|REDIS_|PORT$|HOST$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(name)) env[name] = value;
+  Object.assign(env, {
+    DATABASE_URL: `sqlite:${join(dir, 'gatehouse.db')}`,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    GATEHOUSE_PASSWORD_HASH_PROFILE: 'test',
+  });
+  const npm = spawn('npm', ['start'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  npm.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  npm.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) => npm.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let started: number[] = [];
+  try {
+    await within(
+      (async () => {
+        for (;;) {
+          const health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+          if (health?.status === 200) return;
+          if (npm.exitCode !== null) throw new Error(`npm start exited: ${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })(),
+      30_000,
+      'healthy server',
+    );
+    started = descendants(npm.pid as number);
+    assert.ok(started.length > 0, 'npm start has a child');
+    npm.kill('SIGTERM');
+    await within(exited, 15_000, 'npm exit after SIGTERM');
+    await within(
+      (async () => {
+        while (started.some((pid) => existsSync(`/proc/${pid}`))) await new Promise((resolve) => setTimeout(resolve, 50));
+      })(),
+      5_000,
+      `exit of everything npm start ran (${started.join(', ')})`,
+    );
+    assert.match(output, /"msg":"stopped"/, output);
+    assert.equal(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => 'refused'), 'refused');
+  } finally {
+    if (npm.exitCode === null) npm.kill('SIGKILL');
+    for (const pid of started) if (existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+  }
+});
