@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
-import { measureArgon2VerifiesPerSecond } from './lib/argon2-rate.js';
+import { measureRawRate } from './lib/argon2-rate.js';
 import { type CpuSplit, cpuSplit, snapshot } from './lib/cpu-split.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
 import { waitForHashesToFinish } from './lib/hash-drain.js';
@@ -165,9 +165,10 @@ try {
       if (scenario === 'S3') {
         // The raw rate is measured just before and just after the load, and S3 is read against their
         // mean: the machine's speed drifts by several per cent within a minute, and one side alone
-        // moved the ratio by as much (RESULTS, fourth round).
+        // moved the ratio by as much (RESULTS, fourth round). Both run in a child process with gatehouse's
+        // memory settings (lib/argon2-rate.ts says why).
         const rawSeconds = Math.min(durationSeconds, 5);
-        const before = await measureArgon2VerifiesPerSecond(rawSeconds);
+        const before = await measureRawRate(rawSeconds);
         let split: CpuSplit | null = null;
         const figures = await measure(gatehouse, async () => {
           const start = existsSync('/proc/stat') ? snapshot(gatehouse.pid) : null;
@@ -182,7 +183,7 @@ try {
         });
         rows.push({ scenario, what: 'POST /v1/sessions', ...figures });
         const drainMs = await waitForHashesToFinish(gatehouse.url);
-        const after = await measureArgon2VerifiesPerSecond(rawSeconds);
+        const after = await measureRawRate(rawSeconds);
         argon2Rate = {
           verifiesPerSecond: (before.verifiesPerSecond + after.verifiesPerSecond) / 2,
           lanes: before.lanes,

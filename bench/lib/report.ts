@@ -163,7 +163,7 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
     const s3 = input.rows.find((row) => row.scenario === 'S3');
     const share = s3 ? ` S3 signs in ${fixed((s3.successesPerSecond / input.argon2Rate.verifiesPerSecond) * 100, 0)}% of that.` : '';
     lines.push(
-      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in-process): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s, the mean of ${fixed(input.argon2Rate.before, 1)}/s just before S3 and ${fixed(input.argon2Rate.after, 1)}/s just after (once gatehouse had finished the hashes S3 left it, ${fixed(input.argon2Rate.drainMs, 0)} ms).${share}`,
+      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in a process of their own with npm start's memory settings): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s, the mean of ${fixed(input.argon2Rate.before, 1)}/s just before S3 and ${fixed(input.argon2Rate.after, 1)}/s just after (once gatehouse had finished the hashes S3 left it, ${fixed(input.argon2Rate.drainMs, 0)} ms).${share}`,
     );
     if (s3 && input.argon2Rate.split) lines.push(describeSplit(input.argon2Rate.split, s3));
   }
