@@ -1,8 +1,8 @@
 // After S3's load ends, gatehouse still has hashes to finish: the three it is computing and the line
 // behind them (16 to 24 sign-ins whose clients have gone, seen on two cores). The raw argon2id rate
-// measured "just after" S3 has to wait for them: measured at once, its first second ran at 62–74% of
-// the rest (seen in three runs), which made the raw rate lower and S3's share of it higher than the
-// machine gave.
+// measured "just after" S3 has to wait for them: measured at once, its first second ran at 74–77% of
+// the seconds after it (seen in three runs), which made the raw rate lower and S3's share of it
+// higher than the machine gave.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const GAUGES = ['gatehouse_password_hash_active', 'gatehouse_password_hash_queue_depth'];
