@@ -6,9 +6,9 @@
 // about 10% slower (76.0, 72.3 and 76.7 against 84.2, 80.9 and 84.1 verifies a second, alternating
 // fresh processes), and how much slower depended on what the runner had done before: S3 was read
 // against a machine slower than the one gatehouse hashed on.
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
+import { run } from '../../scripts/cluster/system.js';
 import { startCommand } from '../../scripts/start-command.js';
 import { HASH_PROFILES } from '../../src/modules/sessions/passwords.js';
 import { cleanEnv } from './processes.js';
@@ -42,28 +42,9 @@ export async function measureArgon2VerifiesPerSecond(durationSeconds: number): P
 }
 
 /** The loops in a child process with `npm start`'s memory settings (what S3 is read against). */
-export function measureRawRate(durationSeconds: number): Promise<RawRate> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', new URL('./argon2-rate-child.ts', import.meta.url).pathname, String(durationSeconds)],
-    {
-      env: cleanEnv(startCommand().env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve(JSON.parse(stdout) as RawRate);
-      else reject(new Error(`the raw argon2id measurement exited with ${code ?? signal}: ${stderr}`));
-    });
-  });
+export async function measureRawRate(durationSeconds: number): Promise<RawRate> {
+  const child = new URL('./argon2-rate-child.ts', import.meta.url).pathname;
+  const result = await run(process.execPath, ['--import', 'tsx', child, String(durationSeconds)], { env: cleanEnv(startCommand().env) });
+  if (result.code !== 0) throw new Error(`the raw argon2id measurement exited with ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as RawRate;
 }
