@@ -4,16 +4,17 @@
 // the seconds after it (seen in three runs), which made the raw rate lower and S3's share of it
 // higher than the machine gave.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseMetrics } from '../../test/helpers/metrics.js';
 
 const GAUGES = ['gatehouse_password_hash_active', 'gatehouse_password_hash_queue_depth'];
 
 /** Hashes running or waiting, from gatehouse's /metrics text; throws when a gauge is missing. */
 export function hashesInFlight(metricsText: string): number {
+  const metrics = parseMetrics(metricsText);
   let total = 0;
   for (const gauge of GAUGES) {
-    const line = metricsText.split('\n').find((l) => l.startsWith(`${gauge} `));
-    const value = line === undefined ? Number.NaN : Number(line.slice(gauge.length + 1));
-    if (!Number.isFinite(value)) throw new Error(`gatehouse's /metrics has no ${gauge}`);
+    const value = metrics.find(gauge);
+    if (value === undefined) throw new Error(`gatehouse's /metrics has no ${gauge}`);
     total += value;
   }
   return total;
