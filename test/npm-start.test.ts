@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { freePort } from '../scripts/cluster/system.js';
-import { within } from './helpers/processes.js';
+import { childEnv, within } from './helpers/processes.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-npm-start-'));
@@ -41,15 +41,14 @@ function descendants(root: number): number[] {
 
 test('SIGTERM to `npm start` drains and stops the server it started', async () => {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env))
-    if (!/^(GATEHOUSE_|DATABASE_|AMQP_|REDIS_|PORT$|HOST$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(name)) env[name] = value;
-  Object.assign(env, {
+  const env = childEnv({
     DATABASE_URL: `sqlite:${join(dir, 'gatehouse.db')}`,
     PORT: String(port),
     HOST: '127.0.0.1',
     GATEHOUSE_PASSWORD_HASH_PROFILE: 'test',
   });
+  // The server runs with npm start's node flags only.
+  delete env.NODE_OPTIONS;
   const npm = spawn('npm', ['start'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   npm.stdout.setEncoding('utf8').on('data', (chunk: string) => {

@@ -21,7 +21,7 @@ export async function killRemainingChildren(): Promise<void> {
 }
 
 /** The parent's environment without any gatehouse setting, plus the given ones. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (/^(GATEHOUSE_|DATABASE_|AMQP_|REDIS_|PORT$|HOST$|NODE_TEST_CONTEXT$)/.test(name)) continue;
