@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
-import { measureRawRate } from './lib/argon2-rate.js';
-import { type CpuSplit, cpuSplit, snapshot } from './lib/cpu-split.js';
+import { startRawRate } from './lib/argon2-rate.js';
+import { cpuSplitOver, snapshot } from './lib/cpu-split.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
 import { waitForHashesToFinish } from './lib/hash-drain.js';
 import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
@@ -32,6 +32,7 @@ import {
   startGatehouse,
   startOrigin,
 } from './lib/services.js';
+import { measureSignInsInTurns, rawMean } from './lib/signin-turns.js';
 
 const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S6', 'S5', 'S7', 'signin-timing'] as const;
 const MAIN_SCENARIOS: readonly Scenario[] = ['S1', 'S2', 'S3', 'S4', 'S6'];
@@ -163,35 +164,45 @@ try {
         await stopServer(ceilingServer.child);
       }
       if (scenario === 'S3') {
-        // The raw rate is measured just before and just after the load, and S3 is read against their
-        // mean: the machine's speed drifts by several per cent within a minute, and one side alone
-        // moved the ratio by as much (RESULTS, fourth round). Both run in a child process with gatehouse's
-        // memory settings (lib/argon2-rate.ts says why).
-        const rawSeconds = Math.min(durationSeconds, 5);
-        const before = await measureRawRate(rawSeconds);
-        let split: CpuSplit | null = null;
-        const figures = await measure(gatehouse, async () => {
-          const start = existsSync('/proc/stat') ? snapshot(gatehouse.pid) : null;
-          const load = await runLoad(signIn);
-          if (gatehouse.child.exitCode !== null || gatehouse.child.signalCode !== null) {
-            throw new Error(
-              `gatehouse exited during S3 (${gatehouse.child.signalCode ?? `code ${gatehouse.child.exitCode}`}); its last output:\n${gatehouse.output()}`,
-            );
-          }
-          if (start) split = cpuSplit(gatehouse.pid, start, snapshot(gatehouse.pid));
-          return load;
-        });
-        rows.push({ scenario, what: 'POST /v1/sessions', ...figures });
-        const drainMs = await waitForHashesToFinish(gatehouse.url);
-        const after = await measureRawRate(rawSeconds);
-        argon2Rate = {
-          verifiesPerSecond: (before.verifiesPerSecond + after.verifiesPerSecond) / 2,
-          lanes: before.lanes,
-          before: before.verifiesPerSecond,
-          after: after.verifiesPerSecond,
-          drainMs,
-          split,
-        };
+        // S3 and the raw rate are measured in turns (lib/signin-turns.ts says why), the raw loops in a
+        // child process with gatehouse's memory settings (lib/argon2-rate.ts says why).
+        const raw = await startRawRate();
+        let lanes = 0;
+        try {
+          resetPeakRss(gatehouse.pid);
+          const turns = await measureSignInsInTurns(
+            {
+              load: async (seconds) => {
+                const load = await runLoad({ ...signIn, durationSeconds: seconds });
+                if (gatehouse.child.exitCode !== null || gatehouse.child.signalCode !== null) {
+                  throw new Error(
+                    `gatehouse exited during S3 (${gatehouse.child.signalCode ?? `code ${gatehouse.child.exitCode}`}); its last output:\n${gatehouse.output()}`,
+                  );
+                }
+                return load;
+              },
+              drain: () => waitForHashesToFinish(gatehouse.url),
+              raw: async (seconds) => {
+                const rate = await raw.measure(seconds);
+                lanes = rate.lanes;
+                return rate.verifiesPerSecond;
+              },
+              ...(existsSync('/proc/stat') ? { snapshot: () => snapshot(gatehouse.pid) } : {}),
+            },
+            durationSeconds,
+          );
+          rows.push({ scenario, what: 'POST /v1/sessions', ...turns.signIns, peakRssBytes: peakRssBytes(gatehouse.pid) });
+          argon2Rate = {
+            verifiesPerSecond: rawMean(turns.raw),
+            lanes,
+            slices: turns.raw,
+            sliceSeconds: turns.sliceSeconds,
+            drainMs: turns.drainMs,
+            split: turns.intervals.length > 0 ? cpuSplitOver(gatehouse.pid, turns.intervals) : null,
+          };
+        } finally {
+          await raw.stop();
+        }
       }
       if (scenario === 'S4') {
         const figures = await measure(gatehouse, () =>

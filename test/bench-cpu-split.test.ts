@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { type CpuSnapshot, cpuSplit, parseProcStat, parseThreadStat, snapshot } from '../bench/lib/cpu-split.js';
+import { type CpuSnapshot, cpuSplit, cpuSplitOver, parseProcStat, parseThreadStat, snapshot } from '../bench/lib/cpu-split.js';
 import type { LoadFigures } from '../bench/lib/load.js';
 import { describeSplit } from '../bench/lib/report.js';
 
@@ -49,6 +49,38 @@ test('the split: the event loop is the thread named by the pid, niced threads ha
   assert.equal(split.elsewhere, 28 / 400);
   assert.equal(split.eventLoopSeconds, 0.4);
   assert.throws(() => cpuSplit(100, after, after), /no machine time/);
+});
+
+test('the split over several intervals adds their ticks up, and leaves out what ran between them', () => {
+  const first = [
+    snap(10_000, 2_000, [
+      [100, 50, 0],
+      [101, 1_000, 10],
+    ]),
+    snap(10_200, 2_010, [
+      [100, 70, 0],
+      [101, 1_170, 10],
+    ]),
+  ] as const;
+  // Between the intervals the event loop ran 500 ticks and the machine 5,000 (the raw slices): not counted.
+  const second = [
+    snap(15_200, 2_500, [
+      [100, 570, 0],
+      [101, 1_170, 10],
+    ]),
+    snap(15_400, 2_520, [
+      [100, 600, 0],
+      [101, 1_310, 10],
+    ]),
+  ] as const;
+  const split = cpuSplitOver(100, [first, second]);
+  assert.equal(split.hashing, (170 + 140) / 400);
+  assert.equal(split.eventLoop, (20 + 30) / 400);
+  assert.equal(split.idle, 30 / 400);
+  assert.equal(split.elsewhere, 10 / 400);
+  assert.equal(split.eventLoopSeconds, 0.5);
+  assert.deepEqual(cpuSplitOver(100, [first]), cpuSplit(100, ...first));
+  assert.throws(() => cpuSplitOver(100, []), /no machine time/);
 });
 
 test('the report line gives the event loop per response, and says when hashing cannot be told apart', () => {

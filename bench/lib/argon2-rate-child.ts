@@ -1,5 +1,10 @@
-// Run by measureRawRate (argon2-rate.ts) in a process of its own: measures for argv[2] seconds and
-// prints the rate as JSON.
+// Run by startRawRate (argon2-rate.ts) in a process of its own: for each line on stdin, a number of
+// seconds, measures for that long and answers with one line of JSON. Exits when stdin closes.
+import { createInterface } from 'node:readline';
 import { measureArgon2VerifiesPerSecond } from './argon2-rate.js';
 
-process.stdout.write(JSON.stringify(await measureArgon2VerifiesPerSecond(Number(process.argv[2]))));
+for await (const line of createInterface({ input: process.stdin })) {
+  const seconds = Number(line);
+  if (!(seconds > 0)) throw new Error(`not a number of seconds: ${JSON.stringify(line)}`);
+  process.stdout.write(`${JSON.stringify(await measureArgon2VerifiesPerSecond(seconds))}\n`);
+}

@@ -79,18 +79,27 @@ export function snapshot(pid: number): CpuSnapshot {
 
 /** The split between two snapshots of process `pid`; ticks per second from `ticksPerSecond`. */
 export function cpuSplit(pid: number, before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond = 100): CpuSplit {
-  const machine = after.machineTicks - before.machineTicks;
-  if (machine <= 0) throw new Error('no machine time passed between the snapshots');
+  return cpuSplitOver(pid, [[before, after]], ticksPerSecond);
+}
+
+/** The split over several intervals (S3's slices of load), each between two snapshots, as one. */
+export function cpuSplitOver(pid: number, intervals: readonly (readonly [CpuSnapshot, CpuSnapshot])[], ticksPerSecond = 100): CpuSplit {
+  let machine = 0;
+  let idle = 0;
   let hashing = 0;
   let eventLoop = 0;
   let otherThreads = 0;
-  for (const [tid, now] of after.threads) {
-    const used = now.ticks - (before.threads.get(tid)?.ticks ?? 0);
-    if (tid === pid) eventLoop += used;
-    else if (now.nice > 0) hashing += used;
-    else otherThreads += used;
+  for (const [before, after] of intervals) {
+    machine += after.machineTicks - before.machineTicks;
+    idle += after.idleTicks - before.idleTicks;
+    for (const [tid, now] of after.threads) {
+      const used = now.ticks - (before.threads.get(tid)?.ticks ?? 0);
+      if (tid === pid) eventLoop += used;
+      else if (now.nice > 0) hashing += used;
+      else otherThreads += used;
+    }
   }
-  const idle = after.idleTicks - before.idleTicks;
+  if (machine <= 0) throw new Error('no machine time passed between the snapshots');
   const elsewhere = Math.max(0, machine - idle - hashing - eventLoop - otherThreads);
   return {
     hashing: hashing / machine,

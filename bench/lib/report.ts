@@ -17,14 +17,15 @@ export interface Row extends Measured {
   ceiling?: Measured;
 }
 
-/** The raw rate S3 is read against: the mean of the runs just before and just after its load. */
+/** The raw rate S3 is read against: the mean of the raw slices taken in turns with its load (signin-turns.ts). */
 export interface Argon2Rate {
   verifiesPerSecond: number;
   lanes: number;
-  before: number;
-  after: number;
-  /** How long gatehouse took to finish the hashes S3 left it before `after` was measured. */
-  drainMs: number;
+  /** Each raw slice's rate, in the order they ran. */
+  slices: number[];
+  sliceSeconds: number;
+  /** How long gatehouse took to finish the hashes each slice of S3's load left it. */
+  drainMs: number[];
   /** Where the machine's CPU time went during S3's load (lib/cpu-split.ts); null where /proc is not there. */
   split: CpuSplit | null;
 }
@@ -102,6 +103,13 @@ function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | 
 }
 
 /** S3's CPU split as one line: the hashing threads' share is about what S3 can sign in of the raw rate. */
+/** "lowest–highest" of some figures, or the one figure when they are all alike at that precision. */
+function range(values: readonly number[], digits: number): string {
+  const low = fixed(Math.min(...values), digits);
+  const high = fixed(Math.max(...values), digits);
+  return low === high ? low : `${low}–${high}`;
+}
+
 export function describeSplit(split: CpuSplit, s3: LoadFigures): string {
   const percent = (share: number) => `${fixed(share * 100, 1)}%`;
   const responses = s3.requestsPerSecond * s3.durationSeconds;
@@ -162,8 +170,11 @@ export function renderReport(input: ReportInput): { markdown: string; json: Reco
   if (input.argon2Rate) {
     const s3 = input.rows.find((row) => row.scenario === 'S3');
     const share = s3 ? ` S3 signs in ${fixed((s3.successesPerSecond / input.argon2Rate.verifiesPerSecond) * 100, 0)}% of that.` : '';
+    const rate = input.argon2Rate;
     lines.push(
-      `Raw argon2id verifies (m=19456 t=2 p=1, ${input.argon2Rate.lanes} lanes in a process of their own with npm start's memory settings): ${fixed(input.argon2Rate.verifiesPerSecond, 1)}/s, the mean of ${fixed(input.argon2Rate.before, 1)}/s just before S3 and ${fixed(input.argon2Rate.after, 1)}/s just after (once gatehouse had finished the hashes S3 left it, ${fixed(input.argon2Rate.drainMs, 0)} ms).${share}`,
+      `Raw argon2id verifies (m=19456 t=2 p=1, ${rate.lanes} lanes in a process of their own with npm start's memory settings): ${fixed(rate.verifiesPerSecond, 1)}/s, ` +
+        `the mean of ${rate.slices.length} slices of ${fixed(rate.sliceSeconds, 1)} s taken in turns with S3's (raw, S3, S3, raw, …, after 1 s of S3 as warm-up; ${range(rate.slices, 1)}/s), ` +
+        `each slice of S3 followed by a wait until gatehouse had finished the hashes it left (${range(rate.drainMs, 0)} ms).${share}`,
     );
     if (s3 && input.argon2Rate.split) lines.push(describeSplit(input.argon2Rate.split, s3));
   }
