@@ -14,6 +14,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/http/logger.js';
 import { createServices, type Services } from '../src/services.js';
 import { createTestDatabase } from '../test/helpers/databases.js';
+import { argon2Parameters } from './lib/report.js';
 
 const { values } = parseArgs({
   options: { samples: { type: 'string', default: '300' }, database: { type: 'string', default: 'sqlite' } },
@@ -139,7 +140,7 @@ try {
   const spread = Math.max(...medians) - Math.min(...medians);
 
   const lines = [
-    `Sign-in failure timing, ${samples} interleaved samples per case, ${target}, argon2id m=19456 t=2 p=1`,
+    `Sign-in failure timing, ${samples} interleaved samples per case, ${target}, argon2id ${argon2Parameters()}`,
     '',
     '| case | status | median ms | p90 ms |',
     '| --- | --- | --- | --- |',
