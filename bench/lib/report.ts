@@ -103,7 +103,6 @@ function targetOf(row: Row, input: ReportInput): { text: string; met: boolean | 
   }
 }
 
-/** S3's CPU split as one line: the hashing threads' share is about what S3 can sign in of the raw rate. */
 /** The parameters gatehouse hashes with in the bench (its `owasp` profile), as m=… t=… p=…. */
 export function argon2Parameters(): string {
   const { memoryCost, timeCost, parallelism } = HASH_PROFILES.owasp;
@@ -117,6 +116,7 @@ function range(values: readonly number[], digits: number): string {
   return low === high ? low : `${low}–${high}`;
 }
 
+/** S3's CPU split as one line: the hashing threads' share is about what S3 can sign in of the raw rate. */
 export function describeSplit(split: CpuSplit, s3: LoadFigures): string {
   const percent = (share: number) => `${fixed(share * 100, 1)}%`;
   const responses = s3.requestsPerSecond * s3.durationSeconds;
