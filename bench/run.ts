@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type Target, type TestDatabase } from '../test/helpers/databases.js';
 import { startRawRate } from './lib/argon2-rate.js';
-import { cpuSplitOver, snapshot } from './lib/cpu-split.js';
+import { cpuSplit, snapshot } from './lib/cpu-split.js';
 import { type DeepSort, measurePagePair, type PagePair, seedUsers } from './lib/deep-page.js';
 import { waitForHashesToFinish } from './lib/hash-drain.js';
 import { type ImportFigures, productionHash, runImport } from './lib/import-rate.js';
@@ -198,7 +198,7 @@ try {
             slices: turns.raw,
             sliceSeconds: turns.sliceSeconds,
             drainMs: turns.drainMs,
-            split: turns.intervals.length > 0 ? cpuSplitOver(gatehouse.pid, turns.intervals) : null,
+            split: turns.intervals.length > 0 ? cpuSplit(gatehouse.pid, turns.intervals) : null,
           };
         } finally {
           await raw.stop();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { type CpuSnapshot, cpuSplit, cpuSplitOver, parseProcStat, parseThreadStat, snapshot } from '../bench/lib/cpu-split.js';
+import { type CpuSnapshot, cpuSplit, parseProcStat, parseThreadStat, snapshot } from '../bench/lib/cpu-split.js';
 import type { LoadFigures } from '../bench/lib/load.js';
 import { describeSplit } from '../bench/lib/report.js';
 
@@ -41,14 +41,14 @@ test('the split: the event loop is the thread named by the pid, niced threads ha
     [103, 15, 0],
     [104, 5, 0],
   ]);
-  const split = cpuSplit(100, before, after);
+  const split = cpuSplit(100, [[before, after]]);
   assert.equal(split.hashing, 310 / 400);
   assert.equal(split.eventLoop, 40 / 400);
   assert.equal(split.otherThreads, 10 / 400);
   assert.equal(split.idle, 12 / 400);
   assert.equal(split.elsewhere, 28 / 400);
   assert.equal(split.eventLoopSeconds, 0.4);
-  assert.throws(() => cpuSplit(100, after, after), /no machine time/);
+  assert.throws(() => cpuSplit(100, [[after, after]]), /no machine time/);
 });
 
 test('the split over several intervals adds their ticks up, and leaves out what ran between them', () => {
@@ -73,14 +73,16 @@ test('the split over several intervals adds their ticks up, and leaves out what 
       [101, 1_310, 10],
     ]),
   ] as const;
-  const split = cpuSplitOver(100, [first, second]);
+  const split = cpuSplit(100, [first, second]);
   assert.equal(split.hashing, (170 + 140) / 400);
   assert.equal(split.eventLoop, (20 + 30) / 400);
   assert.equal(split.idle, 30 / 400);
   assert.equal(split.elsewhere, 10 / 400);
   assert.equal(split.eventLoopSeconds, 0.5);
-  assert.deepEqual(cpuSplitOver(100, [first]), cpuSplit(100, ...first));
-  assert.throws(() => cpuSplitOver(100, []), /no machine time/);
+  const alone = cpuSplit(100, [first]);
+  assert.equal(alone.hashing, 170 / 200);
+  assert.equal(alone.eventLoop, 20 / 200);
+  assert.throws(() => cpuSplit(100, []), /no machine time/);
 });
 
 test('the report line gives the event loop per response, and says when hashing cannot be told apart', () => {
@@ -99,7 +101,7 @@ test('a live snapshot of this process counts the event loop it keeps busy', { sk
   const started = process.cpuUsage();
   // 200 ms of this thread's CPU time, however long the shared machine takes to give it.
   while (process.cpuUsage(started).user < 200_000) Math.sqrt(Math.random());
-  const split = cpuSplit(process.pid, before, snapshot(process.pid));
+  const split = cpuSplit(process.pid, [[before, snapshot(process.pid)]]);
   assert.ok(split.eventLoopSeconds >= 0.15, `event loop ${split.eventLoopSeconds} s`);
   assert.ok(split.eventLoop > 0 && split.eventLoop <= 1);
 });

@@ -77,13 +77,11 @@ export function snapshot(pid: number): CpuSnapshot {
   return { ...parseProcStat(readFileSync('/proc/stat', 'utf8')), threads: threadTimes(pid) };
 }
 
-/** The split between two snapshots of process `pid`; ticks per second from `ticksPerSecond`. */
-export function cpuSplit(pid: number, before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond = 100): CpuSplit {
-  return cpuSplitOver(pid, [[before, after]], ticksPerSecond);
-}
-
-/** The split over several intervals (S3's slices of load), each between two snapshots, as one. */
-export function cpuSplitOver(pid: number, intervals: readonly (readonly [CpuSnapshot, CpuSnapshot])[], ticksPerSecond = 100): CpuSplit {
+/**
+ * The split of process `pid` over one or more intervals (S3's slices of load), each between two
+ * snapshots, as one; ticks per second from `ticksPerSecond`.
+ */
+export function cpuSplit(pid: number, intervals: readonly (readonly [CpuSnapshot, CpuSnapshot])[], ticksPerSecond = 100): CpuSplit {
   let machine = 0;
   let idle = 0;
   let hashing = 0;
