@@ -167,7 +167,6 @@ try {
         // S3 and the raw rate are measured in turns (lib/signin-turns.ts says why), the raw loops in a
         // child process with gatehouse's memory settings (lib/argon2-rate.ts says why).
         const raw = await startRawRate();
-        let lanes = 0;
         try {
           resetPeakRss(gatehouse.pid);
           const turns = await measureSignInsInTurns(
@@ -182,11 +181,7 @@ try {
                 return load;
               },
               drain: () => waitForHashesToFinish(gatehouse.url),
-              raw: async (seconds) => {
-                const rate = await raw.measure(seconds);
-                lanes = rate.lanes;
-                return rate.verifiesPerSecond;
-              },
+              raw: (seconds) => raw.measure(seconds),
               ...(existsSync('/proc/stat') ? { snapshot: () => snapshot(gatehouse.pid) } : {}),
             },
             durationSeconds,
@@ -194,8 +189,8 @@ try {
           rows.push({ scenario, what: 'POST /v1/sessions', ...turns.signIns, peakRssBytes: peakRssBytes(gatehouse.pid) });
           argon2Rate = {
             verifiesPerSecond: rawMean(turns.raw),
-            lanes,
-            slices: turns.raw,
+            lanes: turns.raw[0]?.lanes ?? 0,
+            slices: turns.raw.map((slice) => slice.verifiesPerSecond),
             sliceSeconds: turns.sliceSeconds,
             drainMs: turns.drainMs,
             split: turns.intervals.length > 0 ? cpuSplit(gatehouse.pid, turns.intervals) : null,

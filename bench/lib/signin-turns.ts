@@ -18,22 +18,27 @@ import { combine } from './paired.js';
 
 export const SIGNIN_SLICE_SECONDS = 3;
 
-export interface SignInTurnsParts {
+/** A raw slice's answer: at least its rate (argon2-rate.ts's RawRate has more). */
+export interface RawSlice {
+  verifiesPerSecond: number;
+}
+
+export interface SignInTurnsParts<R extends RawSlice> {
   /** One slice of S3's load for `seconds`. */
   load(seconds: number): Promise<LoadFigures>;
   /** Waits until gatehouse has no hash running or waiting; returns how long that took (ms). */
   drain(): Promise<number>;
-  /** The raw rate over `seconds`, in verifies a second. */
-  raw(seconds: number): Promise<number>;
+  /** The raw loops for `seconds`. */
+  raw(seconds: number): Promise<R>;
   /** Where the machine's time is now, for the CPU split over the load's slices; absent off Linux. */
   snapshot?: () => CpuSnapshot;
 }
 
-export interface SignInTurns {
+export interface SignInTurns<R extends RawSlice> {
   /** S3's slices as one run (combine(): rates over the total time, the highest slice's p99). */
   signIns: LoadFigures;
-  /** The raw slices' rates, in the order they ran; S3 is read against their mean. */
-  raw: number[];
+  /** The raw slices, in the order they ran; S3 is read against their mean rate. */
+  raw: R[];
   /** How long each slice of load left gatehouse hashing after it stopped, in ms. */
   drainMs: number[];
   /** Snapshots taken just before and just after each slice of load (with `snapshot`). */
@@ -45,7 +50,11 @@ export interface SignInTurns {
  * S3 for about `durationSeconds` in all (an even number of slices of SIGNIN_SLICE_SECONDS, two at
  * least), in turns with the raw loops for as long, after a warm-up of load.
  */
-export async function measureSignInsInTurns(parts: SignInTurnsParts, durationSeconds: number, warmUpSeconds = 1): Promise<SignInTurns> {
+export async function measureSignInsInTurns<R extends RawSlice>(
+  parts: SignInTurnsParts<R>,
+  durationSeconds: number,
+  warmUpSeconds = 1,
+): Promise<SignInTurns<R>> {
   const slices = Math.max(2, 2 * Math.round(durationSeconds / SIGNIN_SLICE_SECONDS / 2));
   const sliceSeconds = SIGNIN_SLICE_SECONDS;
   if (warmUpSeconds > 0) {
@@ -53,7 +62,7 @@ export async function measureSignInsInTurns(parts: SignInTurnsParts, durationSec
     await parts.drain();
   }
   const loads: LoadFigures[] = [];
-  const raw: number[] = [];
+  const raw: R[] = [];
   const drainMs: number[] = [];
   const intervals: [CpuSnapshot, CpuSnapshot][] = [];
   for (let i = 0; i < slices; i += 1) {
@@ -72,8 +81,8 @@ export async function measureSignInsInTurns(parts: SignInTurnsParts, durationSec
   return { signIns: combine(loads, 'highest'), raw, drainMs, intervals, sliceSeconds };
 }
 
-/** The rate S3 is read against: the mean of the raw slices (all of one length). */
-export function rawMean(raw: readonly number[]): number {
+/** The rate S3 is read against: the mean of the raw slices' rates (all of one length). */
+export function rawMean(raw: readonly RawSlice[]): number {
   if (raw.length === 0) throw new Error('no raw slices');
-  return raw.reduce((sum, each) => sum + each, 0) / raw.length;
+  return raw.reduce((sum, each) => sum + each.verifiesPerSecond, 0) / raw.length;
 }
