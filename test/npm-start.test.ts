@@ -3,41 +3,17 @@
 // server itself, which drains and exits (without it, the server kept running with parent 1).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { processTree } from '../bench/lib/processes.js';
 import { freePort } from '../scripts/cluster/system.js';
 import { childEnv, within } from './helpers/processes.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-npm-start-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Every process below `root`, from /proc (Linux). */
-function descendants(root: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The command name, in parentheses, may hold spaces: the fields after it are fixed.
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // The process ended while the directory was read.
-    }
-  }
-  const found: number[] = [];
-  const visit = (pid: number) => {
-    for (const [child, parent] of parents) {
-      if (parent !== pid) continue;
-      found.push(child);
-      visit(child);
-    }
-  };
-  visit(root);
-  return found;
-}
 
 test('SIGTERM to `npm start` drains and stops the server it started', async () => {
   const port = await freePort();
@@ -72,7 +48,7 @@ test('SIGTERM to `npm start` drains and stops the server it started', async () =
       30_000,
       'healthy server',
     );
-    started = descendants(npm.pid as number);
+    started = processTree(npm.pid as number).slice(1);
     assert.ok(started.length > 0, 'npm start has a child');
     npm.kill('SIGTERM');
     await within(exited, 15_000, 'npm exit after SIGTERM');

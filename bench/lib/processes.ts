@@ -102,8 +102,8 @@ function childPids(pid: number): number[] {
   }
 }
 
-/** The process and its descendants (a few levels, enough for gunicorn's master and workers). */
-function processTree(pid: number): number[] {
+/** The process and its descendants (a few levels: enough for gunicorn's master and workers, and npm start's server). */
+export function processTree(pid: number): number[] {
   const all = [pid];
   let level = [pid];
   for (let depth = 0; depth < 3 && level.length > 0; depth++) {
