@@ -14,15 +14,16 @@
 const { readdirSync, stat } = require('node:fs');
 const { availableParallelism } = require('node:os');
 
-// libuv reads UV_THREADPOOL_SIZE when its pool starts (below), so it can still be set here. Its
-// default, 4 threads, is fewer than the hashes `serve` computes at once on three cores or more (one
-// more than the cores by default: src/services.ts, defaultHashConcurrency), and every thread a hash
-// holds is one that file-system and DNS work cannot use. Unless it is set, the pool gets a thread for
-// each of those hashes and one more.
+// libuv reads UV_THREADPOOL_SIZE when its pool starts (below), so it can still be set here. Unless it
+// is set, the pool gets exactly one thread for each hash `serve` computes at once (one a core by
+// default: src/services.ts, defaultHashConcurrency), so that hashes never take turns on a core with
+// each other; `serve` then hands the pool one hash more, which waits in libuv's own queue and starts
+// the moment a thread ends a hash (hashesHandedToPool says why). File-system and DNS work, rare once
+// the server runs, waits behind at most that one hash.
 if (!process.env.UV_THREADPOOL_SIZE) {
   const configured = Number.parseInt(process.env.GATEHOUSE_HASH_CONCURRENCY ?? '', 10);
-  const hashes = configured > 0 ? configured : availableParallelism() + 1;
-  process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(hashes + 1, 4), 1024));
+  const hashes = configured > 0 ? configured : availableParallelism();
+  process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(hashes, 1), 1024));
 }
 
 const threads = () => readdirSync('/proc/self/task');

@@ -367,7 +367,7 @@ const DEFINITIONS: { [K in keyof Config]: Setting<K> } = {
     'GATEHOUSE_HASH_CONCURRENCY',
     'hashConcurrency',
     '0',
-    'Password hashes computed at once; `0`: one more than the number of cores when the hashing threads run below the event loop (`GATEHOUSE_HASH_NICE`), else the number of cores.',
+    "Password hashes computed at once; `0`: the number of cores. `bin/gatehouse.cjs` gives libuv's thread pool that many threads and `serve` hands it one hash more, which starts as soon as a thread is free.",
     integer(0, 1024),
   ),
   hashQueueMax: s(

@@ -7,7 +7,7 @@ import { buildApp } from './app.js';
 import { ensureFirstAdmin } from './bootstrap.js';
 import type { Config } from './config.js';
 import { createLogger } from './http/logger.js';
-import { setThreadPoolPriority } from './lib/thread-pool.js';
+import { setThreadPoolPriority, threadPoolSize } from './lib/thread-pool.js';
 import { createServices } from './services.js';
 
 export async function serve(config: Readonly<Config>): Promise<FastifyInstance> {
@@ -15,7 +15,7 @@ export async function serve(config: Readonly<Config>): Promise<FastifyInstance> 
   const pool = setThreadPoolPriority(config.hashNice);
   if (pool.nice === null) logger.info(`thread pool (password hashing) left at the event loop's priority: ${pool.why}`);
   else logger.info({ nice: pool.nice, threads: pool.threads.length }, 'thread pool (password hashing) runs below the event loop');
-  const services = await createServices(config, logger, { hashingBelowEventLoop: pool.nice !== null });
+  const services = await createServices(config, logger, { threadPoolSize: threadPoolSize() });
   const admin = await ensureFirstAdmin(services);
   if (admin?.generatedPassword) {
     const where =

@@ -62,24 +62,30 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** Password hashes computed at once when GATEHOUSE_HASH_CONCURRENCY is 0: one a core. */
+export function defaultHashConcurrency(cores: number): number {
+  return cores;
+}
+
 /**
- * Password hashes computed at once when GATEHOUSE_HASH_CONCURRENCY is 0. Where the hashing threads run
- * below the event loop's priority (`serve`, GATEHOUSE_HASH_NICE), one more than the cores: when a hash
- * ends, the next one starts only once the event loop gets to it, and under sign-in load it is often
- * busy with the last one's answer, so with one hash a core a core sat idle 6–7% of the time; the extra
- * hash fills that time, and being below the event loop it takes only time the event loop leaves (a
- * Bearer request's p99 during sign-in load did not move: RESULTS, thirteenth round). At the event
- * loop's priority an extra hash would compete with requests: one a core.
- * bin/gatehouse.cjs sizes libuv's thread pool for the larger count.
+ * How many hashes the line hands to libuv's thread pool at once. When the pool has exactly one
+ * thread for each hash computed at once (bin/gatehouse.cjs sizes it so), one more: it waits in
+ * libuv's own queue, and the thread that ends a hash starts it at once. Handed over by the event
+ * loop instead, the next hash started only once the event loop got to it, and under sign-in load it
+ * is often busy with the last one's answer: with one hash a core, a core sat idle 3–7% of the time.
+ * With one hash more than threads, the hashes took turns on the cores, and each cost 4–9% more CPU
+ * time than alone (RESULTS, thirteenth, fifteenth and seventeenth rounds). With a pool of any other
+ * size (UV_THREADPOOL_SIZE set, or a process bin/gatehouse.cjs did not start), an extra hash could run
+ * beside the others, so none is handed ahead.
  */
-export function defaultHashConcurrency(cores: number, hashingBelowEventLoop: boolean): number {
-  return hashingBelowEventLoop ? cores + 1 : cores;
+export function hashesHandedToPool(atOnce: number, poolThreads: number | null): number {
+  return poolThreads === atOnce ? atOnce + 1 : atOnce;
 }
 
 export async function createServices(
   config: Readonly<Config>,
   logger: Logger,
-  options: { migrate?: boolean; hashingBelowEventLoop?: boolean } = {},
+  options: { migrate?: boolean; threadPoolSize?: number | null } = {},
 ): Promise<Services> {
   const metrics = createMetrics();
   const database = createDatabase(config, {
@@ -97,10 +103,11 @@ export async function createServices(
       const applied = await migrateToLatest(database.db);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
-    const concurrency = config.hashConcurrency || defaultHashConcurrency(availableParallelism(), options.hashingBelowEventLoop === true);
-    const queueMax = config.hashQueueMax || concurrency * 64;
+    const atOnce = config.hashConcurrency || defaultHashConcurrency(availableParallelism());
+    const handed = hashesHandedToPool(atOnce, options.threadPoolSize ?? null);
+    const queueMax = config.hashQueueMax || atOnce * 64;
     const pool = createHashPool(
-      concurrency,
+      handed,
       queueMax,
       metrics.countHashRejection,
       config.hashMaxWaitMilliseconds,
@@ -108,7 +115,7 @@ export async function createServices(
     );
     metrics.watchHashPool(pool);
     logger.info(
-      { hashes_at_once: concurrency, queue_max: queueMax },
+      { hashes_at_once: atOnce, handed_to_thread_pool: handed, queue_max: queueMax },
       'password hashing: at most this many at once (GATEHOUSE_HASH_CONCURRENCY)',
     );
     const hasher = await createPasswordHasher(config.passwordHashProfile, {
@@ -169,7 +176,7 @@ export async function createServices(
       hasher,
       events,
       leaseSeconds: config.importLeaseSeconds,
-      hashLanes: concurrency,
+      hashLanes: handed,
       enqueue: workQueue ? (jobId, seq) => workQueue.publish(jobId, seq) : null,
       onUsersCreated: () => {
         userPages.clear();

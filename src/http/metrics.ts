@@ -29,7 +29,7 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' });
   const hashDuration = new Histogram({
     name: 'gatehouse_password_hash_duration_seconds',
-    help: 'Time spent hashing or verifying one password with argon2id.',
+    help: 'Time from handing one password hash or verify to the thread pool to its end (argon2id).',
     labelNames: ['operation'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
@@ -136,7 +136,7 @@ export function createMetrics(): Metrics {
       });
       new Gauge({
         name: 'gatehouse_password_hash_active',
-        help: 'Password hashes being computed now.',
+        help: 'Password hashes handed to the thread pool now: being computed, or next for a thread (one more than the hashes at once).',
         registers: [registry],
         collect() {
           this.set(pool.active);

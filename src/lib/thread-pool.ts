@@ -13,6 +13,11 @@ function threadPoolThreads(): number[] | null {
   return Array.isArray(noted) && noted.every((thread) => Number.isInteger(thread)) ? (noted as number[]) : null;
 }
 
+/** How many threads libuv's pool has, when bin/gatehouse.cjs started this process and counted them; else null. */
+export function threadPoolSize(): number | null {
+  return threadPoolThreads()?.length ?? null;
+}
+
 export type ThreadPoolPriority = { nice: number; threads: number[] } | { nice: null; why: string };
 
 /** Sets the pool's threads to `nice` (Linux: a nice value is a thread's own); says why it did not. */
