@@ -123,6 +123,67 @@ describe('the caller cache', () => {
     await cache.user('u1', load);
     assert.equal(load.calls, 2);
     assert.equal(cache.size, 0);
+    // Not even requests at the same moment share a read.
+    await Promise.all([cache.user('u1', load), cache.user('u1', load)]);
+    assert.equal(load.calls, 4);
+  });
+
+  test('requests that miss while a read is under way wait for it instead of reading again', async () => {
+    const cache = createCallerCache(1_000);
+    const sessionLoad = counting<LiveSession>(() => ({ user: row('u1'), expiresAt: Date.now() + 60_000 }));
+    const users = await Promise.all(Array.from({ length: 30 }, () => cache.session('s1', 'u1', sessionLoad)));
+    assert.deepEqual(
+      users.map((user) => user?.id),
+      users.map(() => 'u1'),
+    );
+    assert.equal(sessionLoad.calls, 1);
+    // A token naming another user for the same session takes no part in that read, and gets nothing.
+    const other = counting<LiveSession>(() => ({ user: row('u1'), expiresAt: Date.now() + 60_000 }));
+    assert.equal(await cache.session('s1', 'u2', other), undefined);
+    assert.equal(other.calls, 1);
+
+    const userLoad = counting(() => row('u3'));
+    await Promise.all(Array.from({ length: 30 }, () => cache.user('u3', userLoad)));
+    assert.equal(userLoad.calls, 1);
+
+    const failing = counting<UserRow>(() => {
+      throw new Error('the database did not answer');
+    });
+    const failures = await Promise.allSettled([cache.user('u4', failing), cache.user('u4', failing)]);
+    assert.deepEqual(
+      failures.map((each) => each.status),
+      ['rejected', 'rejected'],
+    );
+    assert.equal(failing.calls, 1);
+    await assert.rejects(cache.user('u4', failing), /did not answer/);
+    assert.equal(failing.calls, 2, 'a failed read is not kept: the next request reads again');
+  });
+
+  test('a request after a change does not take a read that started before it', async () => {
+    const cache = createCallerCache(1_000);
+    let release = () => {};
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const before = cache.session('s1', 'u1', async () => {
+      await slow;
+      return { user: row('u1', 'old@example.com'), expiresAt: Date.now() + 60_000 };
+    });
+    const beforeUser = cache.user('u1', async () => {
+      await slow;
+      return row('u1', 'old@example.com');
+    });
+    cache.changed('u1');
+    const fresh = { user: row('u1', 'new@example.com'), expiresAt: Date.now() + 60_000 };
+    const after = cache.session('s1', 'u1', async () => fresh);
+    const afterUser = cache.user('u1', async () => fresh.user);
+    release();
+    assert.equal((await before)?.email, 'old@example.com');
+    assert.equal((await beforeUser)?.email, 'old@example.com');
+    assert.equal((await after)?.email, 'new@example.com');
+    assert.equal((await afterUser)?.email, 'new@example.com');
+    assert.equal(cache.cachedSession('s1', 'u1')?.email, 'new@example.com');
+    assert.equal(cache.cachedUser('u1')?.email, 'new@example.com');
   });
 });
 
