@@ -73,10 +73,10 @@ export function defaultHashConcurrency(cores: number): number {
  * libuv's own queue, and the thread that ends a hash starts it at once. Handed over by the event
  * loop instead, the next hash started only once the event loop got to it, and under sign-in load it
  * is often busy with the last one's answer: with one hash a core, a core sat idle 3–7% of the time.
- * With one hash more than threads, the hashes took turns on the cores, and each cost 4–9% more CPU
- * time than alone (RESULTS, thirteenth, fifteenth and seventeenth rounds). With a pool of any other
- * size (UV_THREADPOOL_SIZE set, or a process bin/gatehouse.cjs did not start), an extra hash could run
- * beside the others, so none is handed ahead.
+ * With one hash more than cores, each on a thread of its own, the hashes took turns on the cores
+ * and each cost 4–9% more CPU time than alone (RESULTS, thirteenth, fifteenth and seventeenth
+ * rounds). With a pool of any other size (UV_THREADPOOL_SIZE set, or a process bin/gatehouse.cjs did
+ * not start), an extra hash could run beside the others, so none is handed ahead.
  */
 export function hashesHandedToPool(atOnce: number, poolThreads: number | null): number {
   return poolThreads === atOnce ? atOnce + 1 : atOnce;

@@ -1,5 +1,5 @@
-// After a slice of S3's load ends, gatehouse still has hashes to finish: the three it is computing
-// and the line behind them (16 to 24 sign-ins whose clients have gone, seen on two cores). A raw
+// After a slice of S3's load ends, gatehouse still has hashes to finish: those it has handed to its
+// thread pool and the line behind them (16 to 24 sign-ins whose clients have gone, seen on two cores). A raw
 // argon2id slice measured after it has to wait for them: measured at once, its first second ran at
 // 74–77% of the seconds after it (seen in three runs), which made the raw rate lower and S3's share
 // of it higher than the machine gave. The next slice of load waits too (signin-turns.ts).

@@ -7,8 +7,8 @@
 // slices' mean.
 //
 // The slices are longer than paired.ts's: when a slice of load stops, the hashes gatehouse is
-// computing at that moment are lost to it (their clients are gone): three on two cores, half done on
-// average, about 0.6% of a 3 s slice. Slices last whole seconds because autocannon ends a run only at
+// computing at that moment are lost to it (their clients are gone): two on two cores, half done on
+// average, about 0.4% of a 3 s slice (0.6% with three, before the seventeenth round). Slices last whole seconds because autocannon ends a run only at
 // its next one-second tick (a run of 2.5 s lasted 3). After every slice of load the bench waits until
 // gatehouse has finished the hashes it left (hash-drain.ts), so that neither the next raw slice nor
 // the next slice of load starts with the last one's work still on the cores.

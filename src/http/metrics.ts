@@ -136,7 +136,7 @@ export function createMetrics(): Metrics {
       });
       new Gauge({
         name: 'gatehouse_password_hash_active',
-        help: 'Password hashes handed to the thread pool now: being computed, or next for a thread (one more than the hashes at once).',
+        help: 'Password hashes handed to the thread pool now: being computed, or next for a thread (at most one more than the hashes at once).',
         registers: [registry],
         collect() {
           this.set(pool.active);
