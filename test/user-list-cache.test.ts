@@ -72,6 +72,45 @@ describe('the user list cache', () => {
     assert.equal(await cache.page('a', async () => 'after the change'), 'after the change');
   });
 
+  test('requests that miss while a page is being read wait for that read', async () => {
+    const cache = createUserListCache(1_000);
+    const load = counting(() => 'page');
+    const bodies = await Promise.all(Array.from({ length: 30 }, () => cache.page('/v1/users', load)));
+    assert.deepEqual(
+      bodies,
+      bodies.map(() => 'page'),
+    );
+    assert.equal(load.calls, 1);
+
+    // A request after a clear() does not take a read that started before it.
+    let release = () => {};
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const before = cache.page('/v1/users?limit=5', async () => {
+      await slow;
+      return 'old';
+    });
+    cache.clear();
+    const after = cache.page('/v1/users?limit=5', async () => 'new');
+    release();
+    assert.equal(await before, 'old');
+    assert.equal(await after, 'new');
+    assert.equal(cache.cached('/v1/users?limit=5'), 'new');
+
+    const failing = counting(() => {
+      throw new Error('the database did not answer');
+    });
+    const failures = await Promise.allSettled([cache.page('/v1/users?limit=9', failing), cache.page('/v1/users?limit=9', failing)]);
+    assert.deepEqual(
+      failures.map((each) => each.status),
+      ['rejected', 'rejected'],
+    );
+    assert.equal(failing.calls, 1);
+    await assert.rejects(cache.page('/v1/users?limit=9', failing), /did not answer/);
+    assert.equal(failing.calls, 2, 'a failed read is not kept');
+  });
+
   test('cached() answers at once only a stored page, while it is valid', async () => {
     const cache = createUserListCache(50);
     assert.equal(cache.cached('a'), undefined);

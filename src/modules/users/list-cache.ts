@@ -13,6 +13,10 @@
 // - a read that started before such a change is not stored when it finishes;
 // - a request that must see particular writes (with read replicas: it sends Gatehouse-Consistency,
 //   or its caller wrote recently) is not answered from the cache, and does not fill it.
+// Requests that miss while the same page is being read wait for that read instead of starting
+// their own: under load every connection missed at each expiry, and on PostgreSQL each read and
+// serialized the page again (RESULTS, seventeenth round). clear() forgets the reads in flight, so a
+// request that arrives after a change reads again.
 import { currentReadMinimum } from '../../db/replicas.js';
 
 /** Distinct queries kept; a page is at most 100 users (a few tens of kB). */
@@ -38,6 +42,8 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
   const pages = new Map<string, Page>();
   // Bumped by every clear(); a read stores its page only if no clear came while it ran.
   let generation = 0;
+  // Pages being read, by key.
+  const reads = new Map<string, Promise<string>>();
 
   // Off, or a read that must see particular writes (read replicas).
   const unusable = () => ttlMilliseconds <= 0 || currentReadMinimum() !== null;
@@ -57,21 +63,31 @@ export function createUserListCache(ttlMilliseconds: number): UserListCache {
       if (unusable()) return load();
       const hit = fresh(key);
       if (hit !== undefined) return hit;
+      const reading = reads.get(key);
+      if (reading) return reading;
       const startedIn = generation;
-      const body = await load();
-      if (startedIn === generation) {
-        if (pages.size >= MAX_PAGES) {
-          // Maps iterate in insertion order: the first key is the oldest page.
-          const oldest = pages.keys().next();
-          if (!oldest.done) pages.delete(oldest.value);
+      const read = load().then((body) => {
+        if (startedIn === generation) {
+          if (pages.size >= MAX_PAGES) {
+            // Maps iterate in insertion order: the first key is the oldest page.
+            const oldest = pages.keys().next();
+            if (!oldest.done) pages.delete(oldest.value);
+          }
+          pages.set(key, { body, until: Date.now() + ttlMilliseconds });
         }
-        pages.set(key, { body, until: Date.now() + ttlMilliseconds });
-      }
-      return body;
+        return body;
+      });
+      reads.set(key, read);
+      const done = () => {
+        if (reads.get(key) === read) reads.delete(key);
+      };
+      read.then(done, done);
+      return read;
     },
     clear() {
       generation += 1;
       pages.clear();
+      reads.clear();
     },
     get size() {
       return pages.size;
