@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { aptInstall, freePort } from '../../scripts/cluster/system.js';
 import { startCommand } from '../../scripts/start-command.js';
 import { type ServerProcess, startServer } from './processes.js';
@@ -12,7 +12,9 @@ import { type ServerProcess, startServer } from './processes.js';
 export const REPO = new URL('../..', import.meta.url).pathname;
 export const ADMIN = { username: 'admin', password: 'bench-admin-password-1' };
 export const MEMBER = { username: 'bench-member', password: 'bench-member-password-1' };
-const ORIGIN_DIR = '/work/shared/peers/flask-seed';
+// The origin Flask app lives beside the checkout (`../shared/peers/flask-seed`); a copy of the tree
+// elsewhere (a clone in /tmp for a clean benchmark) names it with BENCH_ORIGIN_DIR.
+const ORIGIN_DIR = resolve(process.env.BENCH_ORIGIN_DIR || join(REPO, '..', 'shared', 'peers', 'flask-seed'));
 const MANY = '100000000';
 
 export function basic(username: string, password: string): string {
@@ -123,7 +125,8 @@ function originMissing(): string | null {
  * `progress`); otherwise the reason says what to install.
  */
 export async function originUnavailable(progress: (line: string) => void): Promise<string | null> {
-  if (!existsSync(join(ORIGIN_DIR, 'run.sh'))) return `${ORIGIN_DIR}/run.sh is missing`;
+  if (!existsSync(join(ORIGIN_DIR, 'run.sh')))
+    return `${ORIGIN_DIR}/run.sh is missing (the origin app is looked for beside the checkout; BENCH_ORIGIN_DIR names another place)`;
   const missing = originMissing();
   if (!missing) return null;
   try {
