@@ -23,7 +23,7 @@ function counting(body: () => string) {
 
 describe('the user list cache', () => {
   test('a page is loaded once within the TTL, and again after it', async () => {
-    const cache = createUserListCache(50);
+    const cache = createUserListCache<string>(50);
     const load = counting(() => 'page');
     assert.equal(await cache.page('/v1/users', load), 'page');
     assert.equal(await cache.page('/v1/users', load), 'page');
@@ -34,7 +34,7 @@ describe('the user list cache', () => {
   });
 
   test('different queries are different pages', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     const load = counting(() => 'page');
     await cache.page('/v1/users?limit=1', load);
     await cache.page('/v1/users?limit=2', load);
@@ -43,7 +43,7 @@ describe('the user list cache', () => {
   });
 
   test('clear() forgets every page', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     let version = 1;
     const load = counting(() => `v${version}`);
     await cache.page('a', load);
@@ -55,7 +55,7 @@ describe('the user list cache', () => {
   });
 
   test('a read that a clear() overtook is not stored', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     let release: () => void = () => {};
     const slow = async () => {
       await new Promise<void>((resolve) => {
@@ -73,7 +73,7 @@ describe('the user list cache', () => {
   });
 
   test('requests that miss while a page is being read wait for that read', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     const load = counting(() => 'page');
     const bodies = await Promise.all(Array.from({ length: 30 }, () => cache.page('/v1/users', load)));
     assert.deepEqual(
@@ -112,7 +112,7 @@ describe('the user list cache', () => {
   });
 
   test('cached() answers at once only a stored page, while it is valid', async () => {
-    const cache = createUserListCache(50);
+    const cache = createUserListCache<string>(50);
     assert.equal(cache.cached('a'), undefined);
     await cache.page('a', async () => 'page');
     assert.equal(cache.cached('a'), 'page');
@@ -122,11 +122,11 @@ describe('the user list cache', () => {
     await cache.page('a', async () => 'page');
     await sleep(60);
     assert.equal(cache.cached('a'), undefined, 'past the TTL');
-    assert.equal(createUserListCache(0).cached('a'), undefined);
+    assert.equal(createUserListCache<string>(0).cached('a'), undefined);
   });
 
   test('a read that must see a write position (read replicas) neither uses nor fills the cache', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     const load = counting(() => 'page');
     await cache.page('a', load);
     assert.equal(await readsFromReplica(42n, async () => cache.cached('a')), undefined);
@@ -140,7 +140,7 @@ describe('the user list cache', () => {
   });
 
   test('at most 200 pages are kept, the oldest dropped first', async () => {
-    const cache = createUserListCache(1_000);
+    const cache = createUserListCache<string>(1_000);
     for (let n = 0; n < 250; n++) await cache.page(`q${n}`, async () => `p${n}`);
     assert.equal(cache.size, 200);
     const load = counting(() => 'again');
@@ -149,7 +149,7 @@ describe('the user list cache', () => {
   });
 
   test('a TTL of 0 reads every time and stores nothing', async () => {
-    const cache = createUserListCache(0);
+    const cache = createUserListCache<string>(0);
     const load = counting(() => 'page');
     await cache.page('a', load);
     await cache.page('a', load);
@@ -250,6 +250,32 @@ for (const { target, skip } of await targets()) {
           (await listed(app, query)).map((each) => each.username),
           [`${prefix}b`],
         );
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('a page answered from memory is the same bytes, with the same JSON type and byte length, as the one read', async () => {
+      const app = await buildTestApp(target, { userListCacheMilliseconds: 60_000 });
+      try {
+        // Characters of two, three and four bytes in UTF-8: Content-Length counts bytes, not characters.
+        const user = await app.createUser({ display_name: 'Zoë Ōkubo 🙂 ✓' });
+        const url = `/v1/users?q=${user.username}`;
+        const get = () => app.app.inject({ method: 'GET', url, headers: { authorization: app.adminBasic } });
+        const read = await get();
+        await app.services.database.db
+          .updateTable('users')
+          .set({ display_name: 'Edited In The Database' })
+          .where('id', '=', user.id)
+          .execute();
+        const remembered = await get();
+        for (const response of [read, remembered]) {
+          assert.equal(response.statusCode, 200, response.body);
+          assert.equal(response.headers['content-type'], 'application/json; charset=utf-8');
+          assert.equal(Number(response.headers['content-length']), response.rawPayload.length);
+        }
+        assert.equal(JSON.parse(read.body).items[0]?.display_name, 'Zoë Ōkubo 🙂 ✓');
+        assert.ok(remembered.rawPayload.equals(read.rawPayload), 'the page from memory (the edit is not in it yet) is the page read');
       } finally {
         await app.close();
       }

@@ -4,8 +4,11 @@ import type { FastifyReply } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { ERROR_CATALOGUE, type ErrorCode, type FieldError, type Problem, problemType, WWW_AUTHENTICATE } from './errors.js';
 
-/** Sends JSON that is already serialized (Fastify sends a string with a JSON content type as it is). */
-export function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
+/**
+ * Sends JSON that is already serialized, as text or as its UTF-8 bytes (Fastify sends either as it
+ * is; the content type must be set, or a Buffer would go out as application/octet-stream).
+ */
+export function sendJsonText(reply: FastifyReply, body: string | Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(body);
 }
 

@@ -114,8 +114,10 @@ export function registerUsersRoutes(app: FastifyInstance, users: UsersService, i
       }
       const fromStore = async () => {
         const body = await pages.page(request.url, async () =>
-          String(
-            reply.serializeInput(await users.list({ ...request.query, sort: request.query.sort as UserSort }), '200', 'application/json'),
+          Buffer.from(
+            String(
+              reply.serializeInput(await users.list({ ...request.query, sort: request.query.sort as UserSort }), '200', 'application/json'),
+            ),
           ),
         );
         return sendJsonText(reply, body);
