@@ -17,9 +17,9 @@
 // their own: under load every connection missed at each expiry, and on PostgreSQL each read and
 // serialized the page again (RESULTS, seventeenth round). clear() forgets the reads in flight, so a
 // request that arrives after a change reads again.
-// The route keeps each page as the bytes it sends (a Buffer): a cached string was copied three
-// times on every answer (joined to the headers, flattened, encoded as UTF-8), about 5% of S2's CPU
-// time (RESULTS, nineteenth round); a Buffer goes to the socket as it is.
+// The route keeps each page as the bytes it sends (a Buffer): a cached string was encoded as UTF-8
+// into a new buffer, with the headers' text, on every answer (a few per cent of S2's CPU time:
+// RESULTS, nineteenth round); a Buffer goes to the socket as it is.
 import { currentReadMinimum } from '../../db/replicas.js';
 
 /** Distinct queries kept; a page is at most 100 users (a few tens of kB). */
