@@ -287,20 +287,12 @@ async function importWithKilledWorker(extraEnv: Record<string, string>): Promise
     // The victim is frozen (SIGSTOP) before each look, so nothing changes on its side between the look
     // and the kill: the uploader holds at most one chunk, so two claimed chunks mean the frozen victim
     // holds the other. (A look and then a kill raced with the victim finishing its chunk in between,
-    // which left nothing to take over: CI saw it once.) A freeze does not stop a COMMIT the victim
-    // had already sent: the database may still be committing its chunk as done while the first look
-    // sees it claimed (CI saw that once too). So the look is made twice, the second after a pause in
-    // which such a commit lands; the frozen victim can claim nothing new meanwhile, so two claimed
-    // chunks at the second look still mean that it holds one.
+    // which left nothing to take over: CI saw it once.)
     const read = () => chunkStates(workers.client, jobId);
     const holding = (s: Awaited<ReturnType<typeof read>>) => s.claimed === 2 && s.done >= 2;
     const frozenLook = async () => {
       victim.child.kill('SIGSTOP');
-      let states = await read();
-      if (holding(states)) {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        states = await read();
-      }
+      const states = await read();
       if (!holding(states)) victim.child.kill('SIGCONT');
       return states;
     };
