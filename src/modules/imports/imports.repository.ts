@@ -229,20 +229,24 @@ export function createImportsRepository(db: Kysely<Database>) {
     /**
      * A chunk's outcome in one statement (PostgreSQL only), for a chunk whose rows all passed their
      * checks, where finishChunk takes a transaction of six: lock the chunk if it is still to do;
-     * insert its users (of two that collide, the first); the `user.created` event of each user
-     * created, in order; the chunk done; the job's counts, completed with its last chunk. Nothing is
-     * written when the chunk was done already (`locked` false). Why: every chunk updates its job's
-     * row, so a chunk's transaction holds that row's lock until it commits; sent statement by
-     * statement, that was until the event loop came back to it, between other chunks' work, and the
-     * other chunks' transactions queued behind it (bench S7). A chunk with failures takes the
-     * transaction, which locks the job before it counts the stored failures: the cap needs that
-     * count to be the committed one.
+     * insert its users; the `user.created` event of each user created, in order; the chunk done; the
+     * job's counts, completed with its last chunk. Nothing is written when the chunk was done already
+     * (`locked` false). With `skipTaken`, a user whose id, username or email is taken is skipped (of
+     * two in the chunk, the first is created); without, such a user fails the whole statement with
+     * code 23505 and nothing is written, but PostgreSQL skips ON CONFLICT's check of every unique
+     * index before each row. Why one statement: every chunk updates its job's row, so a chunk's
+     * transaction holds that row's lock until it commits; sent statement by statement, that was
+     * until the event loop came back to it, between other chunks' work, and the other chunks'
+     * transactions queued behind it (bench S7). A chunk with failures takes the transaction, which
+     * locks the job before it counts the stored failures: the cap needs that count to be the
+     * committed one.
      */
     async importChunk(
       jobId: string,
       seq: number,
       chunk: { users: readonly UserRow[]; events: readonly NewEvent[] },
       now: string,
+      skipTaken: boolean,
     ): Promise<{ locked: boolean; created: number }> {
       const users = columnList(USER_COLUMNS);
       const events = columnList(EVENT_COLUMNS);
@@ -256,7 +260,7 @@ export function createImportsRepository(db: Kysely<Database>) {
           select ${users} from ${unnestRows(USER_COLUMNS, chunk.users)}
           where exists (select from chunk)
           order by bulk_position
-          on conflict do nothing
+          ${skipTaken ? sql`on conflict do nothing` : sql``}
           returning id
         ), new_events as (
           insert into outbox_events (${events})
