@@ -6,6 +6,7 @@
 // its row number and the reason), exactly once.
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
+import { uniqueViolationColumn } from '../../db/errors.js';
 import type { Database, Dialect } from '../../db/schema.js';
 import { AppError, type FieldError } from '../../http/errors.js';
 import { uuidv7 } from '../../lib/ids.js';
@@ -50,8 +51,6 @@ function text(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-/** PostgreSQL's SQLSTATE for a unique index that refused a row. */
-const UNIQUE_VIOLATION = '23505';
 /** Jobs remembered as having taken usernames or emails; the oldest is forgotten first. */
 const COLLIDED_JOBS_KEPT = 100;
 
@@ -273,7 +272,7 @@ export function createImportsService(deps: ImportsServiceDeps) {
         try {
           outcome = await imports.importChunk(jobId, seq, chunk, nowIso(), skipTaken);
         } catch (error) {
-          if (skipTaken || (error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+          if (skipTaken || uniqueViolationColumn(error) === null) throw error;
           rememberCollision(jobId);
           outcome = await imports.importChunk(jobId, seq, chunk, nowIso(), true);
         }
