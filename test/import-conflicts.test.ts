@@ -10,7 +10,7 @@ import { CHUNK_ROWS, createImportsService } from '../src/modules/imports/imports
 import { buildTestApp, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { werkzeugHash } from './helpers/hashes.js';
-import { importEvents, ndjson, upload } from './helpers/imports.js';
+import { importEvents, ndjson, upload, usernamesLike } from './helpers/imports.js';
 
 const HASH = werkzeugHash('imported-password-1');
 
@@ -65,11 +65,6 @@ async function importInOrder(t: TestApp, imports: ReturnType<typeof recordingImp
 
 function freshRow(prefix: string, index: number) {
   return { username: `${prefix}${index}`, email: `${prefix}${index}@example.com`, password_hash: HASH };
-}
-
-async function usernamesLike(t: TestApp, prefix: string): Promise<string[]> {
-  const rows = await t.services.database.db.selectFrom('users').select('username').where('username', 'like', `${prefix}%`).execute();
-  return rows.map((row) => row.username).sort();
 }
 
 for (const { target, skip } of await targets()) {

@@ -12,7 +12,7 @@ import { CHUNK_ROWS, CHUNKS_PER_COMMIT } from '../src/modules/imports/imports.se
 import { buildTestApp, problem, type TestApp, uniqueName } from './helpers/app.js';
 import { targets } from './helpers/databases.js';
 import { bcryptHash, scryptHash, werkzeugHash } from './helpers/hashes.js';
-import { importEvents, ndjson, signIn, storedHash, upload } from './helpers/imports.js';
+import { importEvents, ndjson, signIn, storedHash, upload, usernamesLike } from './helpers/imports.js';
 
 interface ImportStatus {
   id: string;
@@ -51,11 +51,6 @@ async function importRows(t: TestApp, body: string, contentType = 'application/x
 
 function counts(job: ImportStatus) {
   return { status: job.status, rows_read: job.rows_read, created: job.created, skipped: job.skipped, failed: job.failed };
-}
-
-async function usernamesLike(t: TestApp, prefix: string): Promise<string[]> {
-  const rows = await t.services.database.db.selectFrom('users').select('username').where('username', 'like', `${prefix}%`).execute();
-  return rows.map((row) => row.username).sort();
 }
 
 async function jobCount(t: TestApp): Promise<number> {

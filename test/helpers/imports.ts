@@ -1,5 +1,6 @@
 // Shared by the import suites: NDJSON bodies, uploading one, the user.created events of one import,
-// sign-in, the stored hash of a user, and deleting a RabbitMQ work queue a test declared.
+// sign-in, the stored hash of a user, usernames by prefix, and deleting a RabbitMQ work queue a test
+// declared.
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import amqp from 'amqplib';
@@ -39,6 +40,12 @@ export async function importEvents(t: TestApp, importId: string): Promise<FeedEv
 
 export function signIn(t: TestApp, username: string, password: string) {
   return t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { username, password } });
+}
+
+/** The usernames that start with this prefix, sorted. */
+export async function usernamesLike(t: TestApp, prefix: string): Promise<string[]> {
+  const rows = await t.services.database.db.selectFrom('users').select('username').where('username', 'like', `${prefix}%`).execute();
+  return rows.map((row) => row.username).sort();
 }
 
 export async function storedHash(t: TestApp, username: string): Promise<string> {
